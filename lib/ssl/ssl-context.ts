@@ -1,0 +1,305 @@
+/**
+ * SSLContext: the configuration shared by many connections (Python's
+ * ssl.SSLContext, camelCased). One native SSL_CTX per context, reused by every
+ * SSLObject that wrapBio() makes from it.
+ */
+import * as fs from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { domainToASCII } from 'node:url';
+import { isIP } from 'node:net';
+
+import { native, type NativeMemoryBIO, type NativeSSLContext, type CipherTuple } from '../native';
+import {
+  CERT_NONE,
+  CERT_OPTIONAL,
+  CERT_REQUIRED,
+  PROTOCOL_TLS_CLIENT,
+  PROTOCOL_TLS_SERVER,
+  TLS_VERSION_NUMBERS,
+  versionName,
+  type Protocol,
+  type TLSVersion,
+  type VerifyMode,
+} from './constants';
+import { SSLError } from './errors';
+import { SSLSession } from './session';
+import { SSLObject, kCreateSSLObject } from './ssl-object';
+
+export type PemOrPath = string | Buffer;
+export type Password = string | Buffer | (() => string | Buffer);
+
+/**
+ * Called on the server once the client's server name is known, before the
+ * certificate is chosen. Set `sslObject.context` to switch certificates.
+ * Return an alert number to refuse the handshake, or nothing to go on.
+ */
+export type SNICallback = (
+  sslObject: SSLObject,
+  serverName: string | undefined,
+  context: SSLContext,
+) => number | void | undefined;
+
+/** Receives each NSS key log line (with its trailing newline), as node:tls's 'keylog'. */
+export type KeylogCallback = (line: Buffer, sslObject: SSLObject) => void;
+
+export interface VerifyLocations {
+  cafile?: string;
+  capath?: string;
+  /** PEM text (string or Buffer) or DER bytes of one or more certificates. */
+  cadata?: string | Buffer;
+}
+
+export interface WrapBioOptions {
+  serverSide?: boolean;
+  serverHostname?: string | null;
+  session?: SSLSession | null;
+}
+
+function invalidArgument(message: string, code = 'ERR_INVALID_ARG_VALUE'): TypeError {
+  return Object.assign(new TypeError(message), { code });
+}
+
+function looksLikePem(value: string | Buffer): boolean {
+  const text = typeof value === 'string' ? value : value.subarray(0, 4096).toString('latin1');
+  return text.includes('-----BEGIN ');
+}
+
+function readPemOrPath(value: PemOrPath, what: string): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value !== 'string') throw invalidArgument(`${what} must be a path or PEM content`);
+  return looksLikePem(value) ? Buffer.from(value) : fs.readFileSync(value);
+}
+
+/** Encodes ALPN protocol names in wire format: one length byte before each. */
+function alpnWire(protocols: readonly string[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const protocol of protocols) {
+    const bytes = Buffer.from(protocol, 'latin1');
+    if (bytes.length === 0 || bytes.length > 255) {
+      throw invalidArgument(`ALPN protocol names must be 1 to 255 bytes: ${JSON.stringify(protocol)}`);
+    }
+    parts.push(Buffer.from([bytes.length]), bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+let defaultRootsPem: Buffer | undefined;
+
+/**
+ * Checks and normalises a server hostname as Python's wrap_bio does: no empty
+ * name, no leading dot, internationalised names IDNA-encoded to A-labels.
+ */
+function normaliseHostname(name: string): string {
+  if (typeof name !== 'string') throw invalidArgument('serverHostname must be a string');
+  if (name === '' || name.startsWith('.')) {
+    throw invalidArgument('serverHostname cannot be an empty string or start with a leading dot.');
+  }
+  if (isIP(name) !== 0) return name;
+  const ascii = /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : domainToASCII(name);
+  if (ascii === '') throw invalidArgument(`serverHostname is not a valid host name: ${name}`);
+  return ascii;
+}
+
+export class SSLContext {
+  readonly protocol: Protocol;
+  /** @internal the native SSL_CTX wrapper */
+  readonly native: NativeSSLContext;
+  #checkHostname: boolean;
+  #verifyMode: VerifyMode;
+  #sniCallback: SNICallback | undefined;
+  #keylogCallback: KeylogCallback | undefined;
+  #alpnProtocols: string[] = [];
+
+  constructor(protocol: Protocol) {
+    if (protocol !== PROTOCOL_TLS_CLIENT && protocol !== PROTOCOL_TLS_SERVER) {
+      throw invalidArgument('protocol must be PROTOCOL_TLS_CLIENT or PROTOCOL_TLS_SERVER');
+    }
+    this.protocol = protocol;
+    this.native = new native.SSLContext(protocol);
+    this.#checkHostname = protocol === PROTOCOL_TLS_CLIENT;
+    this.#verifyMode = protocol === PROTOCOL_TLS_CLIENT ? CERT_REQUIRED : CERT_NONE;
+  }
+
+  /** True for a PROTOCOL_TLS_SERVER context. */
+  get serverSide(): boolean {
+    return this.protocol === PROTOCOL_TLS_SERVER;
+  }
+
+  get verifyMode(): VerifyMode {
+    return this.#verifyMode;
+  }
+
+  set verifyMode(mode: VerifyMode) {
+    if (mode !== CERT_NONE && mode !== CERT_OPTIONAL && mode !== CERT_REQUIRED) {
+      throw invalidArgument('verifyMode must be CERT_NONE, CERT_OPTIONAL or CERT_REQUIRED');
+    }
+    if (mode === CERT_NONE && this.#checkHostname) {
+      throw invalidArgument('Cannot set verifyMode to CERT_NONE when checkHostname is enabled.');
+    }
+    this.native.setVerifyMode(mode);
+    this.#verifyMode = mode;
+  }
+
+  get checkHostname(): boolean {
+    return this.#checkHostname;
+  }
+
+  /** Turning hostname checks on also turns on certificate verification. */
+  set checkHostname(on: boolean) {
+    const enable = Boolean(on);
+    if (enable && this.#verifyMode === CERT_NONE) {
+      this.native.setVerifyMode(CERT_REQUIRED);
+      this.#verifyMode = CERT_REQUIRED;
+    }
+    this.#checkHostname = enable;
+    this.native.setCheckHostname(enable);
+  }
+
+  get minimumVersion(): TLSVersion | 'MINIMUM_SUPPORTED' {
+    return versionName(this.native.getProtocolVersions()[0]) ?? 'MINIMUM_SUPPORTED';
+  }
+
+  set minimumVersion(version: TLSVersion | 'MINIMUM_SUPPORTED') {
+    const [, max] = this.native.getProtocolVersions();
+    this.native.setProtocolVersions(this.#versionNumber(version), max);
+  }
+
+  get maximumVersion(): TLSVersion | 'MAXIMUM_SUPPORTED' {
+    return versionName(this.native.getProtocolVersions()[1]) ?? 'MAXIMUM_SUPPORTED';
+  }
+
+  set maximumVersion(version: TLSVersion | 'MAXIMUM_SUPPORTED') {
+    const [min] = this.native.getProtocolVersions();
+    this.native.setProtocolVersions(min, this.#versionNumber(version));
+  }
+
+  #versionNumber(version: string): number {
+    if (version === 'MINIMUM_SUPPORTED' || version === 'MAXIMUM_SUPPORTED') return 0;
+    const wire = TLS_VERSION_NUMBERS[version as TLSVersion];
+    if (wire === undefined) throw invalidArgument(`unknown TLS version: ${String(version)}`);
+    return wire;
+  }
+
+  /**
+   * Loads the certificate chain (leaf first) and its private key. Each may be
+   * a file path or PEM content; the key defaults to the certificate data.
+   */
+  loadCertChain(certfile: PemOrPath, keyfile?: PemOrPath | null, password?: Password | null): void {
+    const cert = readPemOrPath(certfile, 'certfile');
+    const key = keyfile == null ? undefined : readPemOrPath(keyfile, 'keyfile');
+    let secret: Buffer | undefined;
+    if (password != null) {
+      const value = typeof password === 'function' ? password() : password;
+      if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
+        throw invalidArgument('password should be a string or bytes');
+      }
+      secret = Buffer.from(value);
+    }
+    this.native.loadCertChain(cert, key, secret);
+  }
+
+  /** Adds trusted CA certificates from a file, a hashed directory or in-memory data. */
+  loadVerifyLocations(locations: VerifyLocations = {}): void {
+    const { cafile, capath, cadata } = locations;
+    if (cafile == null && capath == null && cadata == null) {
+      throw invalidArgument('cafile, capath and cadata cannot be all omitted');
+    }
+    if (cafile != null || capath != null) this.native.loadVerifyLocations(cafile ?? undefined, capath ?? undefined);
+    if (cadata != null) {
+      const bytes = typeof cadata === 'string' ? Buffer.from(cadata) : cadata;
+      this.native.loadCaData(bytes, looksLikePem(bytes));
+    }
+  }
+
+  /** Trusts the Mozilla roots bundled with Node and the system's default store. */
+  loadDefaultCerts(): void {
+    defaultRootsPem ??= Buffer.from(rootCertificates.join('\n'));
+    this.native.loadCaData(defaultRootsPem, true);
+    this.native.loadDefaultPaths();
+  }
+
+  /** OpenSSL cipher list for TLS 1.2 and below. */
+  setCiphers(list: string): void {
+    this.native.setCiphers(list);
+  }
+
+  /** OpenSSL ciphersuite list for TLS 1.3. */
+  setCiphersuites(list: string): void {
+    this.native.setCiphersuites(list);
+  }
+
+  /** The enabled ciphers as [name, protocol, bits] (plus the IANA name). */
+  getCiphers(): CipherTuple[] {
+    return this.native.getCiphers();
+  }
+
+  /** ALPN protocols in preference order (the server picks by its own order). */
+  setAlpnProtocols(protocols: readonly string[]): void {
+    if (!Array.isArray(protocols)) throw invalidArgument('protocols must be an array of strings');
+    this.native.setAlpnProtocols(alpnWire(protocols));
+    this.#alpnProtocols = [...protocols];
+  }
+
+  get alpnProtocols(): readonly string[] {
+    return this.#alpnProtocols;
+  }
+
+  /** TLS 1.3 session tickets a server sends after each full handshake (default 2). */
+  get numTickets(): number {
+    return this.native.getNumTickets();
+  }
+
+  set numTickets(count: number) {
+    if (!Number.isInteger(count) || count < 0) throw invalidArgument('numTickets must be a non-negative integer');
+    this.native.setNumTickets(count);
+  }
+
+  get sniCallback(): SNICallback | undefined {
+    return this.#sniCallback;
+  }
+
+  set sniCallback(callback: SNICallback | undefined | null) {
+    if (callback != null && typeof callback !== 'function') throw invalidArgument('sniCallback must be a function');
+    if (!this.serverSide && callback != null) {
+      throw new SSLError('sniCallback is only used by server contexts');
+    }
+    this.#sniCallback = callback ?? undefined;
+    this.native.setSniHook(callback != null);
+  }
+
+  get keylogCallback(): KeylogCallback | undefined {
+    return this.#keylogCallback;
+  }
+
+  set keylogCallback(callback: KeylogCallback | undefined | null) {
+    if (callback != null && typeof callback !== 'function') throw invalidArgument('keylogCallback must be a function');
+    this.#keylogCallback = callback ?? undefined;
+    this.native.setKeylog(callback != null);
+  }
+
+  /**
+   * Creates a TLS connection over two memory BIOs. `incoming` receives the
+   * peer's ciphertext; the SSLObject writes what must be sent to `outgoing`.
+   */
+  wrapBio(incoming: NativeMemoryBIO, outgoing: NativeMemoryBIO, options: WrapBioOptions = {}): SSLObject {
+    const serverSide = Boolean(options.serverSide);
+    let hostname: string | undefined;
+    if (options.serverHostname != null) {
+      if (serverSide) throw invalidArgument('serverHostname is only for client connections');
+      hostname = normaliseHostname(options.serverHostname);
+    } else if (!serverSide && this.#checkHostname) {
+      // Without a name OpenSSL would check the chain but never the identity.
+      throw invalidArgument('checkHostname requires serverHostname', 'ERR_MISSING_OPTION');
+    }
+    const sslObject = SSLObject[kCreateSSLObject](this, incoming, outgoing, serverSide, hostname);
+    if (options.session != null) sslObject.session = options.session;
+    return sslObject;
+  }
+}
+
+/** A client context that verifies the chain and the hostname against the default roots. */
+export function createDefaultContext(): SSLContext {
+  const context = new SSLContext(PROTOCOL_TLS_CLIENT);
+  context.loadDefaultCerts();
+  return context;
+}

@@ -1,0 +1,856 @@
+#include "ssl_object.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "addon.h"
+#include "bytes.h"
+#include "memory_bio.h"
+#include "ssl_context.h"
+
+namespace memtls {
+
+namespace {
+
+// Largest plaintext of one TLS record, and a bound on what a record adds to it
+// (header, tag, padding, and TLS 1.2's explicit nonce) for sizing output.
+constexpr size_t kMaxRecordPlaintext = 16384;
+constexpr size_t kRecordOverhead = 256;
+// A BIO that grew past this during a burst is swapped for a fresh one once
+// empty, so an idle connection does not keep its peak buffer forever.
+constexpr size_t kDefaultShrinkThreshold = 32 * 1024;
+
+Napi::Value DerOf(Napi::Env env, X509* cert) {
+  const int length = i2d_X509(cert, nullptr);
+  if (length <= 0) return env.Undefined();
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+  unsigned char* p = out.Data();
+  i2d_X509(cert, &p);
+  return out;
+}
+
+Napi::Value CipherTriple(Napi::Env env, const SSL_CIPHER* cipher) {
+  Napi::Array entry = Napi::Array::New(env, 4);
+  entry.Set(0u, SSL_CIPHER_get_name(cipher));
+  entry.Set(1u, SSL_CIPHER_get_version(cipher));
+  entry.Set(2u, Napi::Number::New(env, SSL_CIPHER_get_bits(cipher, nullptr)));
+  const char* standard = SSL_CIPHER_standard_name(cipher);
+  entry.Set(3u, standard != nullptr ? Napi::Value(Napi::String::New(env, standard)) : env.Undefined());
+  return entry;
+}
+
+size_t BioCapacity(BIO* bio) {
+  BUF_MEM* mem = nullptr;
+  BIO_get_mem_ptr(bio, &mem);
+  return mem == nullptr ? 0 : mem->max;
+}
+
+}  // namespace
+
+Napi::Function SSLObject::Init(Napi::Env env) {
+  return DefineClass(
+      env, "SSLObject",
+      {
+          InstanceMethod<&SSLObject::JS_handshake>("handshake"),
+          InstanceMethod<&SSLObject::JS_readInto>("readInto"),
+          InstanceMethod<&SSLObject::JS_write>("write"),
+          InstanceMethod<&SSLObject::JS_shutdown>("shutdown"),
+          InstanceMethod<&SSLObject::JS_receive>("receive"),
+          InstanceMethod<&SSLObject::JS_send>("send"),
+          InstanceMethod<&SSLObject::JS_drain>("drain"),
+          InstanceMethod<&SSLObject::JS_shrinkBuffers>("shrinkBuffers"),
+          InstanceMethod<&SSLObject::JS_takeError>("takeError"),
+          InstanceMethod<&SSLObject::JS_takeKeylog>("takeKeylog"),
+          InstanceMethod<&SSLObject::JS_pending>("pending"),
+          InstanceMethod<&SSLObject::JS_isHandshakeDone>("isHandshakeDone"),
+          InstanceMethod<&SSLObject::JS_version>("version"),
+          InstanceMethod<&SSLObject::JS_cipher>("cipher"),
+          InstanceMethod<&SSLObject::JS_sharedCiphers>("sharedCiphers"),
+          InstanceMethod<&SSLObject::JS_alpnProtocol>("alpnProtocol"),
+          InstanceMethod<&SSLObject::JS_servername>("servername"),
+          InstanceMethod<&SSLObject::JS_peerCertificate>("peerCertificate"),
+          InstanceMethod<&SSLObject::JS_peerCertificateChain>("peerCertificateChain"),
+          InstanceMethod<&SSLObject::JS_localCertificate>("localCertificate"),
+          InstanceMethod<&SSLObject::JS_verifyResult>("verifyResult"),
+          InstanceMethod<&SSLObject::JS_getSession>("getSession"),
+          InstanceMethod<&SSLObject::JS_setSession>("setSession"),
+          InstanceMethod<&SSLObject::JS_sessionReused>("sessionReused"),
+          InstanceMethod<&SSLObject::JS_finished>("finished"),
+          InstanceMethod<&SSLObject::JS_peerFinished>("peerFinished"),
+          InstanceMethod<&SSLObject::JS_exportKeyingMaterial>("exportKeyingMaterial"),
+          InstanceMethod<&SSLObject::JS_ephemeralKeyInfo>("ephemeralKeyInfo"),
+          InstanceMethod<&SSLObject::JS_setMaxSendFragment>("setMaxSendFragment"),
+          InstanceMethod<&SSLObject::JS_setContext>("setContext"),
+          InstanceMethod<&SSLObject::JS_sniDone>("sniDone"),
+          InstanceMethod<&SSLObject::JS_close>("close"),
+          InstanceMethod<&SSLObject::JS_isClosed>("isClosed"),
+          StaticMethod<&SSLObject::DescribeSession>("describeSession"),
+      });
+}
+
+// new SSLObject(context, incoming, outgoing, serverSide, serverHostname?)
+SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObject>(info) {
+  Napi::Env env = info.Env();
+  addon_ = env.GetInstanceData<Addon>();
+  SSLContext* context = SSLContext::Unwrap(info[0]);
+  incoming_ = MemoryBIO::Unwrap(info[1]);
+  outgoing_ = MemoryBIO::Unwrap(info[2]);
+  if (context == nullptr) {
+    Napi::TypeError::New(env, "context must be an SSLContext").ThrowAsJavaScriptException();
+    return;
+  }
+  if (incoming_ == nullptr || outgoing_ == nullptr) {
+    Napi::TypeError::New(env, "incoming and outgoing must be MemoryBIO objects")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  if (incoming_ == outgoing_) {
+    Napi::TypeError::New(env, "incoming and outgoing must be two different MemoryBIO objects")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  server_ = info[3].ToBoolean().Value();
+  if (server_ && !context->server()) {
+    ThrowPlainError(env, "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
+    return;
+  }
+  if (!server_ && context->server()) {
+    ThrowPlainError(env, "Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
+    return;
+  }
+
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+  ssl_ = SSL_new(context->ctx());
+  if (ssl_ == nullptr) {
+    ThrowQueueError(env, "SSL_new failed");
+    return;
+  }
+  SSL_set_app_data(ssl_, this);
+  rbio_ = incoming_->bio();
+  wbio_ = outgoing_->bio();
+  // SSL_set_bio takes over one reference of each; the MemoryBIOs keep theirs.
+  BIO_up_ref(rbio_);
+  BIO_up_ref(wbio_);
+  SSL_set_bio(ssl_, rbio_, wbio_);
+  SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
+
+  context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  incoming_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
+  outgoing_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
+
+  if (info[4].IsString()) {
+    server_hostname_ = info[4].As<Napi::String>().Utf8Value();
+    ASN1_OCTET_STRING* ip = a2i_IPADDRESS(server_hostname_.c_str());
+    if (ip == nullptr) {
+      ERR_clear_error();
+      // Only DNS names go into SNI: RFC 6066 forbids IP literals there.
+      SSL_set_tlsext_host_name(ssl_, server_hostname_.c_str());
+    }
+    if (context->check_hostname()) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+      const int ok = ip != nullptr
+                         ? X509_VERIFY_PARAM_set1_ip(param, ASN1_STRING_get0_data(ip),
+                                                     ASN1_STRING_length(ip))
+                         : X509_VERIFY_PARAM_set1_host(param, server_hostname_.c_str(), 0);
+      if (ok != 1) {
+        if (ip != nullptr) ASN1_OCTET_STRING_free(ip);
+        ThrowQueueError(env, "invalid server hostname");
+        return;
+      }
+    }
+    if (ip != nullptr) ASN1_OCTET_STRING_free(ip);
+  }
+  if (server_) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
+}
+
+SSLObject::~SSLObject() {
+  if (ssl_ != nullptr) {
+    SSL_set_app_data(ssl_, nullptr);
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+}
+
+void SSLObject::QueueKeylog(const char* line) {
+  keylog_.emplace_back(line);
+  flags_ |= kFlagKeylog;
+}
+
+void SSLObject::NoteNewSession() { flags_ |= kFlagSession; }
+
+int SSLObject::SniCertHook() {
+  switch (sni_state_) {
+    case SniState::kIdle:
+    case SniState::kPending:
+      sni_state_ = SniState::kPending;
+      return -1;  // pause: SSL_ERROR_WANT_X509_LOOKUP
+    case SniState::kResolved:
+      return 1;
+    case SniState::kRefused:
+    default:
+      return 0;  // fail the handshake
+  }
+}
+
+bool SSLObject::CheckOpen(Napi::Env env) {
+  if (ssl_ != nullptr) return true;
+  ThrowPlainError(env, "the SSLObject is closed");
+  return false;
+}
+
+int SSLObject::TakeFlags() {
+  const int flags = flags_;
+  flags_ = 0;
+  return flags;
+}
+
+int SSLObject::Finish(int status, size_t bytes, size_t out_bytes) {
+  int32_t* shared = addon_->shared;
+  shared[kSlotBytes] = static_cast<int32_t>(bytes);
+  shared[kSlotOutBytes] = static_cast<int32_t>(out_bytes);
+  shared[kSlotPending] = ssl_ != nullptr ? static_cast<int32_t>(BIO_ctrl_pending(wbio_)) : 0;
+  return status | TakeFlags();
+}
+
+int SSLObject::StatusFromError(int ret) {
+  const int error = SSL_get_error(ssl_, ret);
+  switch (error) {
+    case SSL_ERROR_WANT_READ:
+      return kStatusWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return kStatusWantWrite;
+    case SSL_ERROR_WANT_X509_LOOKUP:
+      if (sni_state_ == SniState::kPending) return kStatusWantSni;
+      break;
+    case SSL_ERROR_ZERO_RETURN:
+      // The peer's close_notify. While ours is unsent, reads report a plain EOF
+      // (Python returns b''); once both are exchanged it is SSLZeroReturnError.
+      if (SSL_get_shutdown(ssl_) == SSL_RECEIVED_SHUTDOWN) return kStatusCloseNotify;
+      CaptureSslError(&last_error_, ssl_, error, server_hostname_);
+      return kStatusZeroReturn;
+    default:
+      break;
+  }
+  CaptureSslError(&last_error_, ssl_, error, server_hostname_);
+  return kStatusError;
+}
+
+int SSLObject::DoHandshake() {
+  const int ret = SSL_do_handshake(ssl_);
+  if (ret == 1) {
+    if (!handshake_reported_) {
+      handshake_reported_ = true;
+      flags_ |= kFlagHandshakeDone;
+    }
+    return kStatusOk;
+  }
+  return StatusFromError(ret);
+}
+
+int SSLObject::ReadLoop(uint8_t* out, size_t length, size_t* produced) {
+  *produced = 0;
+  if (deferred_status_ >= 0) {
+    const int status = deferred_status_;
+    deferred_status_ = -1;
+    return status;
+  }
+  while (*produced < length) {
+    size_t got = 0;
+    const int ret = SSL_read_ex(ssl_, out + *produced, length - *produced, &got);
+    if (ret == 1) {
+      *produced += got;
+      continue;
+    }
+    const int status = StatusFromError(ret);
+    if (*produced == 0) return status;
+    // Plaintext first; a fatal outcome waits for the next call. (WantRead and
+    // CloseNotify simply recur on the next call.)
+    if (status == kStatusError || status == kStatusZeroReturn) deferred_status_ = status;
+    return kStatusOk;
+  }
+  return kStatusOk;
+}
+
+size_t SSLObject::DrainInto(uint8_t* out, size_t length) {
+  size_t copied = 0;
+  while (copied < length && BIO_ctrl_pending(wbio_) > 0) {
+    const size_t want = std::min(length - copied, static_cast<size_t>(INT32_MAX));
+    const int got = BIO_read(wbio_, out + copied, static_cast<int>(want));
+    if (got <= 0) break;
+    copied += static_cast<size_t>(got);
+  }
+  return copied;
+}
+
+// handshake() -> status
+Napi::Value SSLObject::JS_handshake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+  return Napi::Number::New(env, Finish(DoHandshake(), 0, 0));
+}
+
+// readInto(out, offset, length) -> status; shared[kSlotBytes] = bytes read.
+Napi::Value SSLObject::JS_readInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes out;
+  if (!GetWindow(info, 0, &out)) return env.Undefined();
+  if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+  size_t produced = 0;
+  const int status = out.length == 0 ? kStatusOk : ReadLoop(out.data, out.length, &produced);
+  return Napi::Number::New(env, Finish(status, produced, 0));
+}
+
+// write(data) -> status; encrypts all of `data` into the outgoing BIO.
+Napi::Value SSLObject::JS_write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes data;
+  if (!GetBytes(info[0], &data)) {
+    Napi::TypeError::New(env, "a bytes-like object is required").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
+  if (data.length == 0) return Napi::Number::New(env, Finish(kStatusOk, 0, 0));
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+  size_t written = 0;
+  const int ret = SSL_write_ex(ssl_, data.data, data.length, &written);
+  const int status = ret == 1 ? kStatusOk : StatusFromError(ret);
+  return Napi::Number::New(env, Finish(status, written, 0));
+}
+
+// shutdown() -> status. Sends close_notify; kStatusOk once the peer's is in too.
+Napi::Value SSLObject::JS_shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+  int status = kStatusWantRead;
+  for (int zeros = 0;;) {
+    const int ret = SSL_shutdown(ssl_);
+    if (ret > 0) {
+      status = kStatusOk;
+      break;
+    }
+    if (ret == 0) {
+      // Our close_notify is out; the second call looks for the peer's.
+      if (++zeros > 1) break;
+      continue;
+    }
+    status = StatusFromError(ret);
+    break;
+  }
+  return Napi::Number::New(env, Finish(status, 0, 0));
+}
+
+// receive(chunk | null, out, offset, length) -> status
+// One socket chunk in: feed it, finish the handshake if needed, then decrypt
+// into out[offset, offset+length). shared[kSlotBytes] = plaintext bytes,
+// shared[kSlotPending] = ciphertext waiting to be sent (handshake flights,
+// alerts, KeyUpdate responses).
+Napi::Value SSLObject::JS_receive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes chunk;
+  const bool has_chunk = !info[0].IsNull() && !info[0].IsUndefined();
+  if (has_chunk && !GetBytes(info[0], &chunk)) {
+    Napi::TypeError::New(env, "chunk must be a Buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Bytes out;
+  if (!GetWindow(info, 1, &out)) return env.Undefined();
+  if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+  if (chunk.length > 0) {
+    size_t fed = 0;
+    if (BIO_write_ex(rbio_, chunk.data, chunk.length, &fed) != 1 || fed != chunk.length) {
+      CaptureQueueError(&last_error_, "could not buffer incoming data");
+      return Napi::Number::New(env, Finish(kStatusError, 0, 0));
+    }
+  }
+  if (!handshake_reported_) {
+    const int status = DoHandshake();
+    if (status != kStatusOk) return Napi::Number::New(env, Finish(status, 0, 0));
+  }
+  size_t produced = 0;
+  const int status = out.length == 0 ? kStatusOk : ReadLoop(out.data, out.length, &produced);
+  return Napi::Number::New(env, Finish(status, produced, 0));
+}
+
+// send(data | data[], out, offset, length) -> status
+// Encrypts plaintext into full records (coalescing small chunks) and copies the
+// ciphertext into out[offset, offset+length). Stops when the output has no
+// room for another record. shared[kSlotBytes] = plaintext consumed (in order,
+// across the chunks), shared[kSlotOutBytes] = ciphertext copied,
+// shared[kSlotPending] = ciphertext still in the BIO.
+Napi::Value SSLObject::JS_send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes out;
+  if (!GetWindow(info, 1, &out)) return env.Undefined();
+  // Gather the chunk views first so a bad argument fails before any work.
+  Bytes single;
+  std::vector<Bytes> many;
+  const Bytes* chunks = nullptr;
+  size_t count = 0;
+  if (GetBytes(info[0], &single)) {
+    chunks = &single;
+    count = 1;
+  } else if (info[0].IsArray()) {
+    Napi::Array array = info[0].As<Napi::Array>();
+    count = array.Length();
+    many.resize(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      if (!GetBytes(env, array[i].operator Napi::Value(), &many[i])) {
+        Napi::TypeError::New(env, "every chunk must be a Buffer").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    }
+    chunks = many.data();
+  } else {
+    Napi::TypeError::New(env, "data must be a Buffer or an array of Buffers")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
+  ClearErrorOnReturn clear;
+  ERR_clear_error();
+
+  size_t out_used = DrainInto(out.data, out.length);
+  size_t consumed = 0;
+  size_t index = 0;   // current chunk
+  size_t offset = 0;  // position inside it
+  std::vector<uint8_t>& stage = addon_->coalesce;
+  if (stage.size() < kMaxRecordPlaintext) stage.resize(kMaxRecordPlaintext);
+  int status = kStatusOk;
+
+  while (index < count && BIO_ctrl_pending(wbio_) == 0) {
+    const size_t room = out.length - out_used;
+    if (room <= kRecordOverhead) break;
+    const size_t record = std::min(kMaxRecordPlaintext, room - kRecordOverhead);
+    const uint8_t* source;
+    size_t take;
+    const size_t left_in_chunk = chunks[index].length - offset;
+    if (left_in_chunk >= record || index + 1 == count) {
+      // Straight from the caller's memory: no staging copy.
+      source = chunks[index].data + offset;
+      take = std::min(left_in_chunk, record);
+      offset += take;
+    } else {
+      // Coalesce several small chunks into one record.
+      take = 0;
+      while (index < count && take < record) {
+        const size_t n = std::min(record - take, chunks[index].length - offset);
+        std::memcpy(stage.data() + take, chunks[index].data + offset, n);
+        take += n;
+        offset += n;
+        if (offset == chunks[index].length) {
+          ++index;
+          offset = 0;
+        }
+      }
+      source = stage.data();
+    }
+    while (index < count && offset == chunks[index].length) {
+      ++index;
+      offset = 0;
+    }
+    if (take == 0) continue;
+    size_t written = 0;
+    const int ret = SSL_write_ex(ssl_, source, take, &written);
+    if (ret != 1) {
+      status = StatusFromError(ret);
+      break;
+    }
+    consumed += written;
+    out_used += DrainInto(out.data + out_used, out.length - out_used);
+  }
+  return Napi::Number::New(env, Finish(status, consumed, out_used));
+}
+
+// drain(out, offset, length) -> bytes of pending ciphertext copied into out.
+Napi::Value SSLObject::JS_drain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes out;
+  if (!GetWindow(info, 0, &out)) return env.Undefined();
+  if (ssl_ == nullptr) return Napi::Number::New(env, 0);
+  const size_t copied = DrainInto(out.data, out.length);
+  ERR_clear_error();
+  addon_->shared[kSlotPending] = static_cast<int32_t>(BIO_ctrl_pending(wbio_));
+  return Napi::Number::New(env, static_cast<double>(copied));
+}
+
+// shrinkBuffers(threshold?) -> bytes released. Swaps an empty BIO whose buffer
+// grew past the threshold for a fresh one.
+Napi::Value SSLObject::JS_shrinkBuffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return Napi::Number::New(env, 0);
+  const size_t threshold = info[0].IsNumber()
+                               ? static_cast<size_t>(info[0].As<Napi::Number>().Int64Value())
+                               : kDefaultShrinkThreshold;
+  size_t released = 0;
+  if (BIO_ctrl_pending(rbio_) == 0 && incoming_->bio() == rbio_) {
+    const size_t capacity = BioCapacity(rbio_);
+    if (capacity > threshold) {
+      BIO* fresh = incoming_->Renew();
+      if (fresh != nullptr) {
+        SSL_set0_rbio(ssl_, fresh);  // drops the SSL's reference to the old one
+        rbio_ = fresh;
+        released += capacity;
+      }
+    }
+  }
+  if (BIO_ctrl_pending(wbio_) == 0 && outgoing_->bio() == wbio_) {
+    const size_t capacity = BioCapacity(wbio_);
+    if (capacity > threshold) {
+      BIO* fresh = outgoing_->Renew();
+      if (fresh != nullptr) {
+        SSL_set0_wbio(ssl_, fresh);
+        wbio_ = fresh;
+        released += capacity;
+      }
+    }
+  }
+  ERR_clear_error();
+  return Napi::Number::New(env, static_cast<double>(released));
+}
+
+Napi::Value SSLObject::JS_takeError(const Napi::CallbackInfo& info) {
+  return MakeError(info.Env(), last_error_);
+}
+
+Napi::Value SSLObject::JS_takeKeylog(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, keylog_.size());
+  for (size_t i = 0; i < keylog_.size(); ++i) {
+    out.Set(static_cast<uint32_t>(i), Napi::String::New(env, keylog_[i]));
+  }
+  keylog_.clear();
+  return out;
+}
+
+Napi::Value SSLObject::JS_pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ssl_ == nullptr ? 0 : SSL_pending(ssl_));
+}
+
+Napi::Value SSLObject::JS_isHandshakeDone(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ssl_ != nullptr && SSL_is_init_finished(ssl_));
+}
+
+Napi::Value SSLObject::JS_version(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr || !SSL_is_init_finished(ssl_)) return env.Undefined();
+  return Napi::String::New(env, SSL_get_version(ssl_));
+}
+
+Napi::Value SSLObject::JS_cipher(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  if (cipher == nullptr) return env.Undefined();
+  return CipherTriple(env, cipher);
+}
+
+// The server's enabled ciphers that the client also offered (gh-96931).
+Napi::Value SSLObject::JS_sharedCiphers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr || !server_) return env.Undefined();
+  STACK_OF(SSL_CIPHER)* offered = SSL_get_client_ciphers(ssl_);
+  STACK_OF(SSL_CIPHER)* enabled = SSL_get_ciphers(ssl_);
+  if (offered == nullptr || enabled == nullptr) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int i = 0; i < sk_SSL_CIPHER_num(enabled); ++i) {
+    const SSL_CIPHER* cipher = sk_SSL_CIPHER_value(enabled, i);
+    if (sk_SSL_CIPHER_find(offered, cipher) >= 0) out.Set(n++, CipherTriple(env, cipher));
+  }
+  return out;
+}
+
+Napi::Value SSLObject::JS_alpnProtocol(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  const unsigned char* data = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &length);
+  if (data == nullptr || length == 0) return env.Undefined();
+  return Napi::String::New(env, reinterpret_cast<const char*>(data), length);
+}
+
+Napi::Value SSLObject::JS_servername(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) return env.Undefined();
+  return Napi::String::New(env, name);
+}
+
+Napi::Value SSLObject::JS_peerCertificate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  X509* cert = SSL_get1_peer_certificate(ssl_);
+  if (cert == nullptr) return env.Undefined();
+  Napi::Value der = DerOf(env, cert);
+  X509_free(cert);
+  return der;
+}
+
+// The chain as the peer sent it (on a client it starts with the leaf).
+Napi::Value SSLObject::JS_peerCertificateChain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (ssl_ == nullptr) return out;
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_);
+  if (chain == nullptr) return out;
+  for (int i = 0; i < sk_X509_num(chain); ++i) {
+    out.Set(static_cast<uint32_t>(i), DerOf(env, sk_X509_value(chain, i)));
+  }
+  return out;
+}
+
+Napi::Value SSLObject::JS_localCertificate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  X509* cert = SSL_get_certificate(ssl_);
+  if (cert == nullptr) return env.Undefined();
+  return DerOf(env, cert);
+}
+
+// verifyResult() -> [code, message, name] of the peer-chain verification.
+Napi::Value SSLObject::JS_verifyResult(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  const long code = SSL_get_verify_result(ssl_);
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, Napi::Number::New(env, static_cast<double>(code)));
+  out.Set(1u, X509_verify_cert_error_string(code));
+  out.Set(2u, X509ErrorCodeName(code));
+  return out;
+}
+
+// getSession() -> DER of the current session (the newest ticket on a TLS 1.3
+// client), or undefined.
+Napi::Value SSLObject::JS_getSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  SSL_SESSION* session = SSL_get1_session(ssl_);
+  if (session == nullptr) return env.Undefined();
+  const int length = i2d_SSL_SESSION(session, nullptr);
+  Napi::Value result = env.Undefined();
+  if (length > 0) {
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+    unsigned char* p = out.Data();
+    i2d_SSL_SESSION(session, &p);
+    result = out;
+  }
+  SSL_SESSION_free(session);
+  return result;
+}
+
+// setSession(der) -> true if OpenSSL accepted the session for resumption.
+Napi::Value SSLObject::JS_setSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  Bytes der;
+  if (!GetBytes(info[0], &der)) {
+    Napi::TypeError::New(env, "session must be DER bytes").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ClearErrorOnReturn clear;
+  const unsigned char* p = der.data;
+  SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.length));
+  if (session == nullptr) {
+    ThrowQueueError(env, "invalid session data");
+    return env.Undefined();
+  }
+  const int ok = SSL_set_session(ssl_, session);
+  SSL_SESSION_free(session);
+  return Napi::Boolean::New(env, ok == 1);
+}
+
+Napi::Value SSLObject::JS_sessionReused(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ssl_ != nullptr && SSL_session_reused(ssl_) == 1);
+}
+
+Napi::Value SSLObject::JS_finished(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  unsigned char buf[EVP_MAX_MD_SIZE];
+  const size_t length = SSL_get_finished(ssl_, buf, sizeof(buf));
+  if (length == 0) return env.Undefined();
+  return Napi::Buffer<uint8_t>::Copy(env, buf, std::min(length, sizeof(buf)));
+}
+
+Napi::Value SSLObject::JS_peerFinished(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  unsigned char buf[EVP_MAX_MD_SIZE];
+  const size_t length = SSL_get_peer_finished(ssl_, buf, sizeof(buf));
+  if (length == 0) return env.Undefined();
+  return Napi::Buffer<uint8_t>::Copy(env, buf, std::min(length, sizeof(buf)));
+}
+
+// exportKeyingMaterial(length, label, context?) -> Buffer (RFC 5705 / 8446).
+Napi::Value SSLObject::JS_exportKeyingMaterial(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  if (!info[0].IsNumber() || !info[1].IsString()) {
+    Napi::TypeError::New(env, "exportKeyingMaterial(length, label, context?)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int64_t length = info[0].As<Napi::Number>().Int64Value();
+  if (length <= 0 || length > (1 << 20)) {
+    Napi::RangeError::New(env, "length must be between 1 and 1048576").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!SSL_is_init_finished(ssl_)) {
+    ThrowPlainError(env, "handshake not done yet");
+    return env.Undefined();
+  }
+  std::string label = info[1].As<Napi::String>().Utf8Value();
+  Bytes context;
+  const bool use_context = GetBytes(info[2], &context);
+  ClearErrorOnReturn clear;
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+  if (SSL_export_keying_material(ssl_, out.Data(), out.Length(), label.data(), label.size(),
+                                 use_context ? context.data : nullptr,
+                                 use_context ? context.length : 0, use_context ? 1 : 0) != 1) {
+    ThrowQueueError(env, "Key export failed");
+    return env.Undefined();
+  }
+  return out;
+}
+
+// ephemeralKeyInfo() -> {type, name?, size} of the peer's key exchange key.
+Napi::Value SSLObject::JS_ephemeralKeyInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  if (ssl_ == nullptr) return out;
+  EVP_PKEY* key = nullptr;
+  if (SSL_get_peer_tmp_key(ssl_, &key) != 1 || key == nullptr) {
+    ERR_clear_error();
+    return out;
+  }
+  const int id = EVP_PKEY_get_base_id(key);
+  const int bits = EVP_PKEY_get_bits(key);
+  if (id == EVP_PKEY_DH) {
+    out.Set("type", "DH");
+    out.Set("size", Napi::Number::New(env, bits));
+  } else if (id == EVP_PKEY_X25519 || id == EVP_PKEY_X448) {
+    out.Set("type", "ECDH");
+    out.Set("name", id == EVP_PKEY_X25519 ? "X25519" : "X448");
+    out.Set("size", Napi::Number::New(env, bits));
+  } else if (id == EVP_PKEY_EC) {
+    char name[80] = {0};
+    size_t name_length = 0;
+    out.Set("type", "ECDH");
+    if (EVP_PKEY_get_group_name(key, name, sizeof(name), &name_length) == 1) {
+      out.Set("name", std::string(name, name_length));
+    }
+    out.Set("size", Napi::Number::New(env, bits));
+  }
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  return out;
+}
+
+Napi::Value SSLObject::JS_setMaxSendFragment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  const long size = static_cast<long>(info[0].As<Napi::Number>().Int64Value());
+  const int ok = SSL_set_max_send_fragment(ssl_, size);
+  ERR_clear_error();
+  return Napi::Boolean::New(env, ok == 1);
+}
+
+// setContext(context): switches certificates, normally from an SNI callback.
+Napi::Value SSLObject::JS_setContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  SSLContext* context = SSLContext::Unwrap(info[0]);
+  if (context == nullptr) {
+    Napi::TypeError::New(env, "context must be an SSLContext").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (context->server() != server_) {
+    ThrowPlainError(env, "the new context must be for the same side of the connection");
+    return env.Undefined();
+  }
+  ClearErrorOnReturn clear;
+  if (SSL_set_SSL_CTX(ssl_, context->ctx()) == nullptr) {
+    ThrowQueueError(env, "could not switch the SSL context");
+    return env.Undefined();
+  }
+  sni_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  return env.Undefined();
+}
+
+// sniDone(accept): lets a handshake paused by the SNI hook go on, or fails it.
+Napi::Value SSLObject::JS_sniDone(const Napi::CallbackInfo& info) {
+  sni_state_ = info[0].ToBoolean().Value() ? SniState::kResolved : SniState::kRefused;
+  return info.Env().Undefined();
+}
+
+Napi::Value SSLObject::JS_close(const Napi::CallbackInfo& info) {
+  if (ssl_ != nullptr) {
+    SSL_set_app_data(ssl_, nullptr);
+    SSL_free(ssl_);  // also drops its references to both BIOs
+    ssl_ = nullptr;
+    rbio_ = nullptr;
+    wbio_ = nullptr;
+  }
+  keylog_.clear();
+  context_ref_.Reset();
+  sni_context_ref_.Reset();
+  incoming_ref_.Reset();
+  outgoing_ref_.Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value SSLObject::JS_isClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ssl_ == nullptr);
+}
+
+// describeSession(der) -> {id, time, timeout, hasTicket, ticketLifetimeHint, resumable}
+Napi::Value SSLObject::DescribeSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes der;
+  if (!GetBytes(info[0], &der)) {
+    Napi::TypeError::New(env, "session must be DER bytes").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ClearErrorOnReturn clear;
+  const unsigned char* p = der.data;
+  SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.length));
+  if (session == nullptr) {
+    ThrowQueueError(env, "invalid session data");
+    return env.Undefined();
+  }
+  unsigned int id_length = 0;
+  const unsigned char* id = SSL_SESSION_get_id(session, &id_length);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Buffer<uint8_t>::Copy(env, id, id_length));
+  out.Set("time", Napi::Number::New(env, static_cast<double>(SSL_SESSION_get_time(session))));
+  out.Set("timeout", Napi::Number::New(env, static_cast<double>(SSL_SESSION_get_timeout(session))));
+  out.Set("hasTicket", Napi::Boolean::New(env, SSL_SESSION_has_ticket(session) == 1));
+  out.Set("ticketLifetimeHint",
+          Napi::Number::New(env, static_cast<double>(SSL_SESSION_get_ticket_lifetime_hint(session))));
+  out.Set("resumable", Napi::Boolean::New(env, SSL_SESSION_is_resumable(session) == 1));
+  out.Set("protocol", Napi::Number::New(env, SSL_SESSION_get_protocol_version(session)));
+  SSL_SESSION_free(session);
+  return out;
+}
+
+}  // namespace memtls
