@@ -272,10 +272,15 @@ int SSLObject::ReadLoop(uint8_t* out, size_t length, size_t* produced) {
     }
     const int status = StatusFromError(ret);
     if (*produced == 0) return status;
-    // Plaintext first; a fatal outcome waits for the next call. (WantRead and
-    // CloseNotify simply recur on the next call.)
-    if (status == kStatusError || status == kStatusZeroReturn) deferred_status_ = status;
-    return kStatusOk;
+    // Plaintext comes with the status that ended the loop, so the caller
+    // learns "nothing more for now" (WantRead) or "close_notify" without
+    // another call. A fatal outcome is held back: the plaintext is returned as
+    // a success and the error on the next call.
+    if (status == kStatusError || status == kStatusZeroReturn) {
+      deferred_status_ = status;
+      return kStatusOk;
+    }
+    return status;
   }
   return kStatusOk;
 }

@@ -120,8 +120,14 @@ export class SSLObject {
 
   private readIntoBuffer(out: Uint8Array, size: number): number {
     const status = this.engine.readInto(out, 0, size);
-    const outcome = this.check(status, true);
-    return outcome === Status.CloseNotify ? 0 : shared[Slot.Bytes];
+    const got = shared[Slot.Bytes];
+    // Plaintext wins over the status that ended the read (WantRead, close_notify).
+    if (got > 0) {
+      this.handleFlags(status);
+      return got;
+    }
+    this.check(status, true);
+    return 0;
   }
 
   /** Encrypts all of `data` into the outgoing BIO; returns its length. */
