@@ -1,0 +1,266 @@
+/**
+ * SocketTransport: a Transport over a net.Socket or any stream.Duplex, the
+ * counterpart of asyncio's selector socket transport. It feeds the protocol
+ * with the stream's chunks and maps Node's stream back-pressure onto
+ * pauseWriting/resumeWriting.
+ *
+ *  - close(): stop reading, flush what is buffered, send FIN, then close
+ *    (socket.end(), then destroy once finished), then connectionLost(null).
+ *  - abort()/forceClose(exc): destroy at once; connectionLost(exc).
+ *  - the peer's EOF: protocol.eofReceived(); unless it returns true, close().
+ *  - writes after close are dropped (PIT-11), counted and warned about.
+ */
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+
+import { LOG_THRESHOLD_FOR_CONNLOST_WRITES } from './constants';
+import { getEventLoop, type EventLoop } from './event-loop';
+import {
+  isBufferedProtocol,
+  type AnyProtocol,
+  type BufferedProtocolLike,
+  type LowerTransport,
+  type ProtocolLike,
+} from './protocols';
+
+/** Default write limits of the socket layer (asyncio's selector transport). */
+const DEFAULT_HIGH_WATER = 64 * 1024;
+
+export class SocketTransport implements LowerTransport {
+  readonly loop: EventLoop;
+  readonly stream: Duplex;
+  #protocol: AnyProtocol;
+  #buffered: BufferedProtocolLike | null = null;
+  #closing = false;
+  #lost = false;
+  #lostError: Error | null = null;
+  #reading = true;
+  #writingPaused = false;
+  #connLost = 0;
+  #highWater = DEFAULT_HIGH_WATER;
+  #lowWater = DEFAULT_HIGH_WATER / 4;
+  readonly #extra: Record<string, unknown>;
+
+  readonly #onData = (chunk: Buffer | string): void => this.#dataReceived(chunk);
+  readonly #onEnd = (): void => this.#eofReceived();
+  readonly #onDrain = (): void => this.#drained();
+  readonly #onError = (error: Error): void => this.forceClose(error);
+  readonly #onClose = (): void => this.#connectionLost();
+
+  /**
+   * Wraps `stream` and calls `protocol.connectionMade(this)` on the next turn
+   * of the loop (asyncio does the same with call_soon).
+   */
+  constructor(stream: Duplex, protocol: AnyProtocol, options: { loop?: EventLoop | null; callConnectionMade?: boolean } = {}) {
+    this.loop = options.loop ?? getEventLoop();
+    this.stream = stream;
+    this.#protocol = protocol;
+    this.#buffered = isBufferedProtocol(protocol) ? protocol : null;
+    // We decide what the peer's EOF means, not the stream.
+    (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+    const socket = stream as Partial<Socket>;
+    this.#extra = { socket: stream };
+    if (typeof socket.remoteAddress === 'string') this.#extra.peername = [socket.remoteAddress, socket.remotePort];
+    if (typeof socket.localAddress === 'string') this.#extra.sockname = [socket.localAddress, socket.localPort];
+    stream.on('data', this.#onData);
+    stream.on('end', this.#onEnd);
+    stream.on('drain', this.#onDrain);
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onClose);
+    if (options.callConnectionMade !== false) {
+      this.loop.callSoon(() => {
+        if (!this.#lost) this.#protocol.connectionMade?.(this);
+      });
+    }
+  }
+
+  // --- reading -------------------------------------------------------------------
+
+  #dataReceived(chunk: Buffer | string): void {
+    if (this.#lost) return;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.#buffered !== null) {
+      this.#feedBuffered(this.#buffered, data);
+    } else {
+      (this.#protocol as ProtocolLike).dataReceived?.(data);
+    }
+  }
+
+  /** Copies a chunk into the protocol's buffers, as many as it takes (PIT-5, PIT-6). */
+  #feedBuffered(protocol: BufferedProtocolLike, data: Buffer): void {
+    let offset = 0;
+    while (offset < data.length) {
+      const buffer = protocol.getBuffer(data.length - offset);
+      if (!ArrayBuffer.isView(buffer) || buffer.byteLength === 0) {
+        this.forceClose(new Error('getBuffer() returned an empty buffer'));
+        return;
+      }
+      const target = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      const n = Math.min(target.length, data.length - offset);
+      target.set(data.subarray(offset, offset + n));
+      offset += n;
+      protocol.bufferUpdated(n);
+    }
+  }
+
+  #eofReceived(): void {
+    if (this.#lost) return;
+    let keepOpen: boolean | void = false;
+    try {
+      keepOpen = this.#protocol.eofReceived?.();
+    } catch (error) {
+      this.forceClose(error as Error);
+      return;
+    }
+    if (!keepOpen) this.close();
+  }
+
+  isReading(): boolean {
+    return this.#reading && !this.#closing;
+  }
+
+  pauseReading(): void {
+    if (!this.#reading) return;
+    this.#reading = false;
+    this.stream.pause();
+  }
+
+  resumeReading(): void {
+    if (this.#reading || this.#closing) return;
+    this.#reading = true;
+    this.stream.resume();
+  }
+
+  // --- writing -------------------------------------------------------------------
+
+  write(data: Uint8Array): void {
+    if (this.#closing || this.#lost) {
+      if (this.#connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) {
+        process.emitWarning('socket.send() raised exception.', { code: 'MEMTLS_WRITE_AFTER_CLOSE' });
+      }
+      this.#connLost += 1;
+      return;
+    }
+    if (data.byteLength === 0) return;
+    const accepted = this.stream.write(data);
+    // Pause only when the stream itself refused more (so a 'drain' is sure to
+    // follow) and the backlog is above our mark: the effective mark is the
+    // larger of ours and the stream's own.
+    if (!accepted && !this.#writingPaused && this.stream.writableLength > this.#highWater) {
+      this.#pauseProtocolWriting();
+    }
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    for (const data of list) this.write(data);
+  }
+
+  writeEof(): void {
+    if (this.#closing || this.#lost) return;
+    this.stream.end();
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  #pauseProtocolWriting(): void {
+    this.#writingPaused = true;
+    try {
+      this.#protocol.pauseWriting?.();
+    } catch (error) {
+      this.loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception: error, transport: this, protocol: this.#protocol });
+    }
+  }
+
+  #drained(): void {
+    if (!this.#writingPaused || this.stream.writableLength > this.#lowWater) return;
+    this.#writingPaused = false;
+    try {
+      this.#protocol.resumeWriting?.();
+    } catch (error) {
+      this.loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception: error, transport: this, protocol: this.#protocol });
+    }
+  }
+
+  isWritingPaused(): boolean {
+    return this.#writingPaused;
+  }
+
+  setWriteBufferLimits(high?: number | null, low?: number | null): void {
+    const hi = high ?? (low != null ? 4 * low : DEFAULT_HIGH_WATER);
+    const lo = low ?? Math.floor(hi / 4);
+    if (!(hi >= lo && lo >= 0)) {
+      throw Object.assign(new RangeError(`high (${hi}) must be >= low (${lo}) must be >= 0`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    this.#highWater = hi;
+    this.#lowWater = lo;
+  }
+
+  getWriteBufferLimits(): [number, number] {
+    return [this.#lowWater, this.#highWater];
+  }
+
+  getWriteBufferSize(): number {
+    return this.stream.writableLength ?? 0;
+  }
+
+  // --- closing -------------------------------------------------------------------
+
+  isClosing(): boolean {
+    return this.#closing || this.#lost;
+  }
+
+  close(): void {
+    if (this.#closing || this.#lost) return;
+    this.#closing = true;
+    this.stream.pause();
+    const stream = this.stream;
+    // end() flushes the queued writes and sends FIN; then release the socket.
+    stream.end(() => stream.destroy());
+  }
+
+  abort(): void {
+    this.forceClose(null);
+  }
+
+  forceClose(exc: Error | null): void {
+    if (this.#lost) return;
+    if (exc !== null && this.#lostError === null) this.#lostError = exc;
+    this.#closing = true;
+    this.stream.destroy();
+  }
+
+  #connectionLost(): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    const stream = this.stream;
+    stream.off('data', this.#onData);
+    stream.off('end', this.#onEnd);
+    stream.off('drain', this.#onDrain);
+    stream.off('close', this.#onClose);
+    // Keep an error listener: a late error on a dead stream must not crash.
+    stream.off('error', this.#onError);
+    stream.on('error', () => undefined);
+    const protocol = this.#protocol;
+    const error = this.#lostError;
+    protocol.connectionLost?.(error);
+  }
+
+  // --- misc ----------------------------------------------------------------------
+
+  getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
+    if (this.#lost && name === 'socket') return defaultValue;
+    return name in this.#extra ? this.#extra[name] : defaultValue;
+  }
+
+  setProtocol(protocol: AnyProtocol): void {
+    this.#protocol = protocol;
+    this.#buffered = isBufferedProtocol(protocol) ? protocol : null;
+  }
+
+  getProtocol(): AnyProtocol {
+    return this.#protocol;
+  }
+}
