@@ -1,0 +1,312 @@
+/**
+ * SSLProtocol and its transport: construction rules, flow control in both
+ * directions, and full exchanges over loopback sockets (sslproto-spec §2,
+ * §3.2 T-S1, T-S2, T-S16; §5 PIT-1).
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import * as tls from 'node:tls';
+import * as net from 'node:net';
+import {
+  addFlowcontrolDefaults,
+  createConnection,
+  createServer,
+  FLOW_CONTROL_HIGH_WATER_SSL_READ,
+  FLOW_CONTROL_HIGH_WATER_SSL_WRITE,
+  SSL_HANDSHAKE_TIMEOUT,
+  SSL_SHUTDOWN_TIMEOUT,
+  SSLProtocol,
+  SSLProtocolTransport,
+  type Server,
+  type Transport,
+} from '../../lib/protocol';
+import { readCert } from '../helpers/certs';
+import { clientContext, serverContext } from '../helpers/pair';
+import { Deferred, RecordingProtocol, recordingLoop, until } from '../helpers/protocol';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+describe('SSLProtocol construction and limits', () => {
+  it('has asyncio constants', () => {
+    expect(SSL_HANDSHAKE_TIMEOUT).to.equal(60);
+    expect(SSL_SHUTDOWN_TIMEOUT).to.equal(30);
+    expect(FLOW_CONTROL_HIGH_WATER_SSL_READ).to.equal(256);
+    expect(FLOW_CONTROL_HIGH_WATER_SSL_WRITE).to.equal(512);
+  });
+
+  it('fills in flow-control defaults as add_flowcontrol_defaults does (SP-1)', () => {
+    expect(addFlowcontrolDefaults(null, null, 512)).to.deep.equal([524288, 131072]);
+    expect(addFlowcontrolDefaults(null, 1000, 512)).to.deep.equal([4000, 1000]);
+    expect(addFlowcontrolDefaults(1000, null, 512)).to.deep.equal([1000, 250]);
+    expect(addFlowcontrolDefaults(0, null, 512)).to.deep.equal([0, 0]);
+    expect(addFlowcontrolDefaults(10, 5, 512)).to.deep.equal([10, 5]);
+    expect(() => addFlowcontrolDefaults(5, 10, 512)).to.throw(RangeError, 'high (5) must be >= low (10) must be >= 0');
+    expect(() => addFlowcontrolDefaults(null, -1, 512)).to.throw(RangeError);
+  });
+
+  it('rejects zero and negative timeouts (T-P1, T-P2)', () => {
+    for (const value of [0, -10]) {
+      expect(() => new SSLProtocol(null, new RecordingProtocol(), clientContext(), null, { serverHostname: 'localhost', sslHandshakeTimeout: value })).to.throw(
+        RangeError,
+        /sslHandshakeTimeout should be a positive number/,
+      );
+      expect(() => new SSLProtocol(null, new RecordingProtocol(), clientContext(), null, { serverHostname: 'localhost', sslShutdownTimeout: value })).to.throw(
+        RangeError,
+        /sslShutdownTimeout should be a positive number/,
+      );
+    }
+  });
+
+  it('requires a server name when the context checks hostnames, and accepts one (T-P12, T-P13, PIT-14)', () => {
+    for (const serverHostname of [undefined, null, '']) {
+      expect(() => new SSLProtocol(null, new RecordingProtocol(), clientContext(), null, { serverHostname })).to.throw(TypeError, /checkHostname requires serverHostname/);
+    }
+    expect(() => new SSLProtocol(null, new RecordingProtocol(), clientContext(), null, { serverHostname: 'example.org' })).not.to.throw();
+    const relaxed = clientContext((ctx) => {
+      ctx.checkHostname = false;
+    });
+    expect(() => new SSLProtocol(null, new RecordingProtocol(), relaxed, null, {})).not.to.throw();
+  });
+
+  it('reports default limits as [low, high] and validates new ones (SP-FC4)', () => {
+    const protocol = new SSLProtocol(null, new RecordingProtocol(), serverContext(), null, { serverSide: true });
+    const transport = protocol.appTransport!;
+    expect(transport).to.be.instanceOf(SSLProtocolTransport);
+    expect(transport.getWriteBufferLimits()).to.deep.equal([131072, 524288]);
+    expect(transport.getReadBufferLimits()).to.deep.equal([65536, 262144]);
+    transport.setWriteBufferLimits(1000);
+    expect(transport.getWriteBufferLimits()).to.deep.equal([250, 1000]);
+    transport.setReadBufferLimits(null, 100);
+    expect(transport.getReadBufferLimits()).to.deep.equal([100, 400]);
+    expect(() => transport.setWriteBufferLimits(1, 2)).to.throw(RangeError);
+    expect(transport.getWriteBufferSize()).to.equal(0);
+    expect(transport.canWriteEof()).to.equal(false);
+    expect(transport.isReading()).to.equal(true);
+    transport.pauseReading();
+    expect(transport.isReading()).to.equal(false);
+  });
+});
+
+describe('SSLProtocol over loopback sockets', () => {
+  let server: Server | undefined;
+
+  afterEach(async () => {
+    if (server !== undefined) {
+      server.closeClients();
+      await server.waitClosed();
+      server = undefined;
+    }
+  });
+
+  it('serves many concurrent clients exchanging 1 MiB each way, with writelines (T-S1, T-S2)', async function () {
+    this.timeout(60000);
+    const clients = 10;
+    const a = randomBytes(MiB);
+    const b = randomBytes(MiB);
+    const { loop, messages } = recordingLoop();
+    server = await createServer(
+      () => {
+        const protocol = new RecordingProtocol();
+        let stage = 0;
+        protocol.onData = (_data, self) => {
+          const total = self.chunks.reduce((n, c) => n + c.length, 0);
+          if (stage === 0 && total >= MiB) {
+            stage = 1;
+            expect(self.received.subarray(0, MiB).equals(a)).to.equal(true);
+            self.transport!.write(Buffer.from('OK'));
+          } else if (stage === 1 && total >= 2 * MiB) {
+            stage = 2;
+            expect(self.received.subarray(MiB).equals(b)).to.equal(true);
+            self.transport!.writelines([Buffer.from('SP'), new Uint8Array([0x41]), Buffer.from('M')]);
+          }
+        };
+        return protocol;
+      },
+      { host: '127.0.0.1', port: 0, ssl: serverContext(), sslHandshakeTimeout: 10, loop },
+    );
+    const { port } = server.address();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+          host: '127.0.0.1',
+          port,
+          ssl: clientContext(),
+          serverHostname: 'localhost',
+          loop,
+        });
+        transport.write(a);
+        expect((await protocol.receivedAtLeast(2)).toString()).to.equal('OK');
+        transport.write(b);
+        expect((await protocol.receivedAtLeast(6)).toString()).to.equal('OKSPAM');
+        transport.close();
+        expect(await protocol.lost.promise).to.equal(null);
+        // Our close_notify is answered by the server's: asyncio reports that as eofReceived (SP-17).
+        expect(protocol.names).to.deep.equal(['cm', 'dr', 'eof', 'cl']);
+      }),
+    );
+    expect(messages).to.deep.equal([]);
+  });
+
+  it('delivers eof then connectionLost(null) when the server shuts down cleanly (T-S16)', async () => {
+    server = await createServer(
+      () => {
+        const protocol = new RecordingProtocol();
+        protocol.onData = (_d, self) => {
+          self.transport!.write(Buffer.from('OK'));
+          self.transport!.close();
+        };
+        return protocol;
+      },
+      { host: '127.0.0.1', port: 0, ssl: serverContext() },
+    );
+    const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+      host: '127.0.0.1',
+      port: server.address().port,
+      ssl: clientContext(),
+      serverHostname: 'localhost',
+    });
+    transport.write(Buffer.from('hi'));
+    expect(await protocol.lost.promise).to.equal(null);
+    expect(protocol.received.toString()).to.equal('OK');
+    expect(protocol.names).to.deep.equal(['cm', 'dr', 'eof', 'cl']);
+  });
+
+  it('pauses and resumes the application as large writes pile up, losing nothing', async function () {
+    this.timeout(30000);
+    // A node:tls server that does not read until told to.
+    const received: Buffer[] = [];
+    const gotAll = new Deferred<void>();
+    const total = 8 * MiB;
+    let serverSocket: tls.TLSSocket | undefined;
+    const tlsServer = tls.createServer({ key: readCert('server-ec.key'), cert: readCert('server-ec.pem') }, (socket) => {
+      serverSocket = socket;
+      socket.pause();
+      let count = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        count += chunk.length;
+        if (count === total) gotAll.resolve();
+      });
+    });
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    let client: Transport | undefined;
+    try {
+      const port = (tlsServer.address() as net.AddressInfo).port;
+      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+        host: '127.0.0.1',
+        port,
+        ssl: clientContext(),
+        serverHostname: 'localhost',
+      });
+      client = transport;
+      const data = randomBytes(total);
+      for (let offset = 0; offset < total; offset += 256 * KiB) transport.write(data.subarray(offset, offset + 256 * KiB));
+      // Nothing is read yet: once the kernel buffers are full the backlog
+      // passes the high mark and the application is paused.
+      await until(() => protocol.names.includes('pw') && serverSocket !== undefined, 'pauseWriting');
+      expect(transport.getWriteBufferSize()).to.be.greaterThan(transport.getWriteBufferLimits()[1]);
+      serverSocket!.resume();
+      await gotAll.promise;
+      await until(() => protocol.names.includes('rw'), 'resumeWriting');
+      expect(Buffer.concat(received).equals(data)).to.equal(true);
+      expect(transport.getWriteBufferSize()).to.equal(0);
+      transport.close();
+      await protocol.lost.promise;
+    } finally {
+      client?.abort();
+      serverSocket?.destroy();
+      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+    }
+  });
+
+  it('does not stall with a high water mark of 0 (PIT-1)', async () => {
+    const echo = await createServer(
+      () => {
+        const protocol = new RecordingProtocol();
+        protocol.onData = (data, self) => self.transport!.write(data);
+        return protocol;
+      },
+      { host: '127.0.0.1', port: 0, ssl: serverContext() },
+    );
+    server = echo;
+    const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+      host: '127.0.0.1',
+      port: echo.address().port,
+      ssl: clientContext(),
+      serverHostname: 'localhost',
+    });
+    transport.setWriteBufferLimits(0);
+    // Empty buffer with high = 0: not paused (asyncio pauses here and never resumes).
+    expect((transport as SSLProtocolTransport).protocolPaused).to.equal(false);
+    for (let i = 0; i < 5; i++) {
+      transport.write(Buffer.from(`message ${i};`));
+      expect((transport as SSLProtocolTransport).protocolPaused).to.equal(false);
+    }
+    const expected = Array.from({ length: 5 }, (_, i) => `message ${i};`).join('');
+    expect((await protocol.receivedAtLeast(expected.length)).toString()).to.equal(expected);
+    transport.close();
+    await protocol.lost.promise;
+  });
+
+  it('stops reading the socket while the application pauses reading, and resumes intact (SP-FC2, SP-FC3)', async function () {
+    this.timeout(30000);
+    const total = 4 * MiB;
+    const data = randomBytes(total);
+    server = await createServer(
+      () => {
+        const protocol = new RecordingProtocol();
+        protocol.onData = () => undefined;
+        const originalMade = protocol.connectionMade.bind(protocol);
+        protocol.connectionMade = (t: Transport) => {
+          originalMade(t);
+          t.write(data);
+        };
+        return protocol;
+      },
+      { host: '127.0.0.1', port: 0, ssl: serverContext() },
+    );
+    const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+      host: '127.0.0.1',
+      port: server.address().port,
+      ssl: clientContext(),
+      serverHostname: 'localhost',
+    });
+    const sslTransport = transport as SSLProtocolTransport;
+    transport.pauseReading();
+    const before = protocol.chunks.length;
+    const socket = transport.getExtraInfo('socket') as net.Socket;
+    // The ciphertext piles up to the read high mark, then the socket is paused.
+    await until(() => socket.isPaused(), 'socket paused');
+    expect(protocol.chunks.length).to.equal(before);
+    expect(sslTransport.getReadBufferSize()).to.be.at.least(sslTransport.getReadBufferLimits()[1]);
+    transport.resumeReading();
+    const all = await protocol.receivedAtLeast(total);
+    expect(all.equals(data)).to.equal(true);
+    transport.close();
+    await protocol.lost.promise;
+  });
+
+  it('interoperates with a node:tls echo server over TLS 1.2 and RSA', async () => {
+    const tlsServer = tls.createServer({ key: readCert('server-rsa.key'), cert: readCert('server-rsa.pem'), maxVersion: 'TLSv1.2' }, (socket) => {
+      socket.pipe(socket);
+    });
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+        host: '127.0.0.1',
+        port: (tlsServer.address() as net.AddressInfo).port,
+        ssl: clientContext(),
+        serverHostname: 'localhost',
+      });
+      expect(transport.getExtraInfo('cipher')).to.satisfy((c: unknown[]) => c[1] === 'TLSv1.2');
+      const payload = randomBytes(300 * KiB);
+      transport.write(payload);
+      expect((await protocol.receivedAtLeast(payload.length)).equals(payload)).to.equal(true);
+      transport.close();
+      expect(await protocol.lost.promise).to.equal(null);
+    } finally {
+      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+    }
+  });
+});
