@@ -72,7 +72,7 @@ export interface NativeSSLContext {
   loadVerifyLocations(cafile?: string, capath?: string): void;
   loadCaData(data: Uint8Array, pem: boolean): number;
   loadDefaultPaths(): void;
-  setVerifyMode(mode: number): void;
+  setVerifyMode(mode: number, deferred?: boolean): void;
   getVerifyMode(): number;
   setCheckHostname(on: boolean): void;
   setProtocolVersions(min: number, max: number): void;

@@ -87,6 +87,10 @@ void KeylogCallback(const SSL* ssl, const char* line) {
 // Server side, installed when an SNI callback is set: pauses the handshake once
 // the ClientHello (and so the server name) is known, so JS can choose the
 // context outside of any OpenSSL callback.
+// With deferred verification the chain is still verified (the result is kept
+// for SSL_get_verify_result) but the handshake goes on; the caller decides.
+int AcceptAndRecordVerify(int preverify_ok, X509_STORE_CTX* store) { return 1; }
+
 int SniCertCallback(SSL* ssl, void* arg) {
   if (!SSL_is_server(ssl)) return 1;
   SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
@@ -292,12 +296,18 @@ Napi::Value SSLContext::JS_loadDefaultPaths(const Napi::CallbackInfo& info) {
 }
 
 // Verify modes as Python numbers them: CERT_NONE 0, CERT_OPTIONAL 1, CERT_REQUIRED 2.
+// setVerifyMode(mode, deferred): verify modes as Python numbers them
+// (CERT_NONE 0, CERT_OPTIONAL 1, CERT_REQUIRED 2). With `deferred`, the peer's
+// certificate is requested and verified but a failure does not stop the
+// handshake (node:tls's model: `authorized` and rejectUnauthorized decide).
 Napi::Value SSLContext::JS_setVerifyMode(const Napi::CallbackInfo& info) {
   const int mode = info[0].As<Napi::Number>().Int32Value();
+  const bool deferred = info[1].ToBoolean().Value();
   int flags = SSL_VERIFY_NONE;
   if (mode == 1) flags = SSL_VERIFY_PEER;
   if (mode == 2) flags = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-  SSL_CTX_set_verify(ctx_, flags, SSL_CTX_get_verify_callback(ctx_));
+  if (deferred && !server_) flags = SSL_VERIFY_PEER;
+  SSL_CTX_set_verify(ctx_, flags, deferred ? AcceptAndRecordVerify : nullptr);
   return info.Env().Undefined();
 }
 

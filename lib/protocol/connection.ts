@@ -9,7 +9,8 @@ import { SSLContext, createDefaultContext } from '../ssl/ssl-context';
 import { getEventLoop, type EventLoop } from './event-loop';
 import type { AnyProtocol, LowerTransport, Transport } from './protocols';
 import { SocketTransport } from './socket-transport';
-import { SSLProtocol, SSLProtocolTransport, Waiter } from './ssl-protocol';
+import { SSLProtocol, SSLProtocolTransport } from './ssl-protocol';
+import { Waiter } from './waiter';
 
 export type ProtocolFactory<P extends AnyProtocol = AnyProtocol> = () => P;
 
@@ -74,7 +75,11 @@ async function makeTransport(
   ssl: SSLContext | null,
   options: { serverSide: boolean; serverHostname: string | null; loop: EventLoop; sslHandshakeTimeout?: number | null; sslShutdownTimeout?: number | null },
 ): Promise<Transport> {
-  if (ssl === null) return new SocketTransport(socket, protocol, { loop: options.loop });
+  if (ssl === null) {
+    const transport = new SocketTransport(socket, protocol, { loop: options.loop });
+    await transport.connectionMadePromise;
+    return transport;
+  }
   const waiter = new Waiter();
   const sslProtocol = new SSLProtocol(options.loop, protocol, ssl, waiter, {
     serverSide: options.serverSide,

@@ -8,7 +8,8 @@ export { NodeEventLoop, getEventLoop, defaultExceptionHandler } from './event-lo
 export type { EventLoop, Handle, ExceptionContext, ExceptionHandler } from './event-loop';
 export { Protocol, BufferedProtocol, isBufferedProtocol } from './protocols';
 export type { ProtocolLike, BufferedProtocolLike, AnyProtocol, Transport, LowerTransport } from './protocols';
-export { SSLProtocol, SSLProtocolTransport, SSLProtocolState, AppProtocolState, Waiter } from './ssl-protocol';
+export { SSLProtocol, SSLProtocolTransport, SSLProtocolState, AppProtocolState } from './ssl-protocol';
+export { Waiter } from './waiter';
 export type { SSLProtocolOptions } from './ssl-protocol';
 export { SocketTransport } from './socket-transport';
 export { createConnection, createServer, startTls, Server } from './connection';

@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 
 import { LOG_THRESHOLD_FOR_CONNLOST_WRITES } from './constants';
 import { getEventLoop, type EventLoop } from './event-loop';
+import { Waiter } from './waiter';
 import {
   isBufferedProtocol,
   type AnyProtocol,
@@ -40,6 +41,7 @@ export class SocketTransport implements LowerTransport {
   #highWater = DEFAULT_HIGH_WATER;
   #lowWater = DEFAULT_HIGH_WATER / 4;
   readonly #extra: Record<string, unknown>;
+  readonly #made = new Waiter();
 
   readonly #onData = (chunk: Buffer | string): void => this.#dataReceived(chunk);
   readonly #onEnd = (): void => this.#eofReceived();
@@ -52,6 +54,7 @@ export class SocketTransport implements LowerTransport {
    * of the loop (asyncio does the same with call_soon).
    */
   constructor(stream: Duplex, protocol: AnyProtocol, options: { loop?: EventLoop | null; callConnectionMade?: boolean } = {}) {
+    const protocol0 = protocol;
     this.loop = options.loop ?? getEventLoop();
     this.stream = stream;
     this.#protocol = protocol;
@@ -68,10 +71,21 @@ export class SocketTransport implements LowerTransport {
     stream.on('error', this.#onError);
     stream.on('close', this.#onClose);
     if (options.callConnectionMade !== false) {
+      // The protocol current now gets connectionMade, even if setProtocol()
+      // (startTls) replaces it before the callback runs.
+      const protocol = protocol0;
       this.loop.callSoon(() => {
-        if (!this.#lost) this.#protocol.connectionMade?.(this);
+        if (!this.#lost) protocol.connectionMade?.(this);
+        this.#made.resolve();
       });
+    } else {
+      this.#made.resolve();
     }
+  }
+
+  /** Resolves once the protocol's connectionMade has run (asyncio's waiter for plain transports). */
+  get connectionMadePromise(): Promise<void> {
+    return this.#made.promise;
   }
 
   // --- reading -------------------------------------------------------------------

@@ -53,6 +53,7 @@ import {
 } from './constants';
 import { ConnectionAbortedError, ConnectionResetError, TimeoutError, isOSError } from './errors';
 import { getEventLoop, type EventLoop, type Handle } from './event-loop';
+import { Waiter } from './waiter';
 import {
   isBufferedProtocol,
   type AnyProtocol,
@@ -85,39 +86,6 @@ const ALLOWED_MOVES: ReadonlyMap<SSLProtocolState, ReadonlySet<SSLProtocolState>
   [SSLProtocolState.SHUTDOWN, new Set<SSLProtocolState>()],
 ]);
 
-/** A promise with its settle functions, settled at most once (asyncio's waiter future). */
-export class Waiter {
-  readonly promise: Promise<void>;
-  #resolve!: () => void;
-  #reject!: (error: unknown) => void;
-  #settled = false;
-
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    // A waiter nobody awaits must not become an unhandled rejection.
-    this.promise.catch(() => undefined);
-  }
-
-  get settled(): boolean {
-    return this.#settled;
-  }
-
-  resolve(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#resolve();
-  }
-
-  reject(error: unknown): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#reject(error);
-  }
-}
-
 export interface SSLProtocolOptions {
   serverSide?: boolean;
   serverHostname?: string | null;
@@ -127,6 +95,12 @@ export interface SSLProtocolOptions {
   sslHandshakeTimeout?: number | null;
   /** Seconds; default SSL_SHUTDOWN_TIMEOUT. */
   sslShutdownTimeout?: number | null;
+  /**
+   * Keep delivering the peer's data after our close_notify until theirs
+   * arrives (TLS half-close, as node:tls does). asyncio's behaviour, the
+   * default, discards it.
+   */
+  halfClose?: boolean;
 }
 
 // --- buffers shared by every connection --------------------------------------
@@ -175,6 +149,7 @@ export class SSLProtocol implements ProtocolLike {
   readonly serverHostname: string | null;
   readonly sslHandshakeTimeout: number;
   readonly sslShutdownTimeout: number;
+  readonly halfClose: boolean;
 
   readonly #sslContext: SSLContext;
   readonly #sslObject: SSLObject;
@@ -212,6 +187,8 @@ export class SSLProtocol implements ProtocolLike {
   #handshakeTimeoutHandle: Handle | null = null;
   #shutdownTimeoutHandle: Handle | null = null;
   #handshakeStart = 0;
+  /** The handshake waits for an asynchronous SNI callback. */
+  #sniPending = false;
 
   constructor(
     loop: EventLoop | null,
@@ -224,6 +201,7 @@ export class SSLProtocol implements ProtocolLike {
     this.serverSide = Boolean(options.serverSide);
     this.sslHandshakeTimeout = timeoutValue(options.sslHandshakeTimeout, SSL_HANDSHAKE_TIMEOUT, 'sslHandshakeTimeout');
     this.sslShutdownTimeout = timeoutValue(options.sslShutdownTimeout, SSL_SHUTDOWN_TIMEOUT, 'sslShutdownTimeout');
+    this.halfClose = Boolean(options.halfClose);
     if (sslContext == null) {
       throw Object.assign(new TypeError(this.serverSide ? 'Server side SSL needs a valid SSLContext' : 'SSL needs a valid SSLContext'), {
         code: 'ERR_INVALID_ARG_TYPE',
@@ -442,11 +420,23 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   #doHandshake(): void {
+    if (this.#sniPending) {
+      this.#feedChunk(); // the handshake is paused on the SNI callback
+      return;
+    }
     let status = this.#engine.receive(this.#takeChunk(), sharedRead, 0, 0);
     while ((status & StatusFlag.Mask) === Status.WantSni) {
       try {
         this.#sslObject.handleFlags(status);
-        this.#sslObject.runSniCallback();
+        const pending = this.#sslObject.runSniCallback();
+        if (pending !== undefined) {
+          this.#sniPending = true;
+          pending.then(
+            () => this.#resumeAfterSni(null),
+            (error: unknown) => this.#resumeAfterSni(error),
+          );
+          return;
+        }
       } catch (error) {
         this.#outgoingPending = lengths[Slot.Pending];
         this.#onHandshakeComplete(error);
@@ -464,6 +454,18 @@ export class SSLProtocol implements ProtocolLike {
     } else {
       this.#onHandshakeComplete(this.#statusError(outcome));
     }
+  }
+
+  #resumeAfterSni(error: unknown): void {
+    this.#sniPending = false;
+    if (this.#state !== SSLProtocolState.DO_HANDSHAKE) return;
+    if (error != null) {
+      this.#engine.handshake(); // let OpenSSL fail the handshake and queue its alert
+      this.#outgoingPending = this.#engine.isClosed() ? 0 : lengths[Slot.Pending];
+      this.#onHandshakeComplete(error);
+      return;
+    }
+    this.#doHandshake();
   }
 
   #onHandshakeComplete(handshakeError: unknown): void {
@@ -552,7 +554,7 @@ export class SSLProtocol implements ProtocolLike {
       if (!this.#eofReceived) {
         // PIT-3: application data sent before the peer saw our close_notify is
         // read and dropped, so unwrap() does not fail on it.
-        const peerClosed = this.#readIntoVoid();
+        const peerClosed = this.halfClose ? this.#readIntoApp() : this.#readIntoVoid();
         const status = this.#engine.shutdown();
         this.#outgoingPending = lengths[Slot.Pending];
         const outcome = status & StatusFlag.Mask;
@@ -577,6 +579,28 @@ export class SSLProtocol implements ProtocolLike {
       const status = this.#engine.receive(this.#takeChunk(), sharedRead, 0, sharedRead.length);
       this.#outgoingPending = lengths[Slot.Pending];
       this.#sslObject.handleFlags(status);
+      const outcome = status & StatusFlag.Mask;
+      if (outcome === Status.Ok) continue;
+      if (outcome === Status.WantRead) return false;
+      if (outcome === Status.CloseNotify || outcome === Status.ZeroReturn) return true;
+      throw this.#statusError(outcome);
+    }
+  }
+
+  /** Half-close: delivers the peer's data; true once its close_notify has been seen. */
+  #readIntoApp(): boolean {
+    const app = this.#appProtocol as ProtocolLike | null;
+    for (;;) {
+      const status = this.#engine.receive(this.#takeChunk(), sharedRead, 0, sharedRead.length);
+      const n = lengths[Slot.Bytes];
+      this.#outgoingPending = lengths[Slot.Pending];
+      this.#sslObject.handleFlags(status);
+      if (n > 0) {
+        const copy = Buffer.allocUnsafe(n);
+        sharedRead.copy(copy, 0, 0, n);
+        app?.dataReceived?.(copy);
+        if (this.#state !== SSLProtocolState.SHUTDOWN) return false;
+      }
       const outcome = status & StatusFlag.Mask;
       if (outcome === Status.Ok) continue;
       if (outcome === Status.WantRead) return false;

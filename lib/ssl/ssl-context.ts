@@ -31,16 +31,21 @@ export type Password = string | Buffer | (() => string | Buffer);
 /**
  * Called on the server once the client's server name is known, before the
  * certificate is chosen. Set `sslObject.context` to switch certificates.
- * Return an alert number to refuse the handshake, or nothing to go on.
+ * Return an alert number to refuse the handshake, or nothing to go on. The
+ * protocol layer also accepts a promise of either (the handshake waits); the
+ * Python-style doHandshake() needs an answer at once.
  */
 export type SNICallback = (
   sslObject: SSLObject,
   serverName: string | undefined,
   context: SSLContext,
-) => number | void | undefined;
+) => number | void | undefined | Promise<number | void | undefined>;
 
 /** Receives each NSS key log line (with its trailing newline), as node:tls's 'keylog'. */
 export type KeylogCallback = (line: Buffer, sslObject: SSLObject) => void;
+
+/** Called on a client when a resumable session (a TLS 1.3 ticket, or the TLS 1.2 session) arrives. */
+export type NewSessionCallback = (sslObject: SSLObject) => void;
 
 export interface VerifyLocations {
   cafile?: string;
@@ -106,8 +111,10 @@ export class SSLContext {
   readonly native: NativeSSLContext;
   #checkHostname: boolean;
   #verifyMode: VerifyMode;
+  #deferVerification = false;
   #sniCallback: SNICallback | undefined;
   #keylogCallback: KeylogCallback | undefined;
+  #newSessionCallback: NewSessionCallback | undefined;
   #alpnProtocols: string[] = [];
 
   constructor(protocol: Protocol) {
@@ -136,8 +143,23 @@ export class SSLContext {
     if (mode === CERT_NONE && this.#checkHostname) {
       throw invalidArgument('Cannot set verifyMode to CERT_NONE when checkHostname is enabled.');
     }
-    this.native.setVerifyMode(mode);
+    this.native.setVerifyMode(mode, this.#deferVerification);
     this.#verifyMode = mode;
+  }
+
+  /**
+   * When true, the peer's certificate is still requested and verified (chain,
+   * and hostname when checkHostname is on) but a failure does not abort the
+   * handshake: it is reported by SSLObject.verifyResult() and the caller
+   * decides, as node:tls does with `rejectUnauthorized`. Off by default.
+   */
+  get deferVerification(): boolean {
+    return this.#deferVerification;
+  }
+
+  set deferVerification(on: boolean) {
+    this.#deferVerification = Boolean(on);
+    this.native.setVerifyMode(this.#verifyMode, this.#deferVerification);
   }
 
   get checkHostname(): boolean {
@@ -148,7 +170,7 @@ export class SSLContext {
   set checkHostname(on: boolean) {
     const enable = Boolean(on);
     if (enable && this.#verifyMode === CERT_NONE) {
-      this.native.setVerifyMode(CERT_REQUIRED);
+      this.native.setVerifyMode(CERT_REQUIRED, this.#deferVerification);
       this.#verifyMode = CERT_REQUIRED;
     }
     this.#checkHostname = enable;
@@ -275,6 +297,47 @@ export class SSLContext {
     if (callback != null && typeof callback !== 'function') throw invalidArgument('keylogCallback must be a function');
     this.#keylogCallback = callback ?? undefined;
     this.native.setKeylog(callback != null);
+  }
+
+  get newSessionCallback(): NewSessionCallback | undefined {
+    return this.#newSessionCallback;
+  }
+
+  /** Client contexts: told of every new resumable session (read it from `sslObject.session`). */
+  set newSessionCallback(callback: NewSessionCallback | undefined | null) {
+    if (callback != null && typeof callback !== 'function') throw invalidArgument('newSessionCallback must be a function');
+    this.#newSessionCallback = callback ?? undefined;
+    this.native.setSessionCallback(callback != null);
+  }
+
+  /** Server contexts: the 48-byte session ticket keys (name, HMAC secret, AES key), as node:tls. */
+  getTicketKeys(): Buffer | undefined {
+    return this.native.getTicketKeys();
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    this.native.setTicketKeys(keys);
+  }
+
+  /** Sessions (and tickets) are only resumed by contexts with the same id context. */
+  setSessionIdContext(id: string | Buffer): void {
+    this.native.setSessionIdContext(typeof id === 'string' ? Buffer.from(id) : id);
+  }
+
+  /** Lifetime in seconds of the sessions this context issues. */
+  setSessionTimeout(seconds: number): void {
+    if (!Number.isInteger(seconds) || seconds < 0) throw invalidArgument('session timeout must be a non-negative integer');
+    this.native.setSessionTimeout(seconds);
+  }
+
+  /** Key exchange groups, e.g. 'X25519:P-256', or 'auto' for OpenSSL's default. */
+  setEcdhCurves(curves: string): void {
+    this.native.setEcdhCurves(curves);
+  }
+
+  /** DER of this context's own certificate, if one is loaded. */
+  getCertificate(): Buffer | undefined {
+    return this.native.getCertificate();
   }
 
   /**

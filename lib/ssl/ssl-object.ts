@@ -90,7 +90,11 @@ export class SSLObject {
     let status = this.engine.handshake();
     while ((status & StatusFlag.Mask) === Status.WantSni) {
       this.handleFlags(status);
-      this.runSniCallback();
+      const pending = this.runSniCallback();
+      if (pending !== undefined) {
+        pending.catch(() => undefined);
+        throw new SSLError('doHandshake() cannot wait for an asynchronous sniCallback', { reason: 'SNI_CALLBACK_ASYNC' });
+      }
       status = this.engine.handshake();
     }
     this.check(status);
@@ -187,6 +191,46 @@ export class SSLObject {
     return list.map((tuple) => [tuple[0], tuple[1], tuple[2]]);
   }
 
+  /** The IANA name of the negotiated cipher (e.g. TLS_AES_128_GCM_SHA256), or null. */
+  cipherStandardName(): string | null {
+    return this.engine.cipher()?.[3] ?? null;
+  }
+
+  /** Our own certificate as sent to the peer: DER with `binaryForm`, else decoded; null if none. */
+  getCertificate(binaryForm: true): Buffer | null;
+  getCertificate(binaryForm?: false): PeerCertificate | null;
+  getCertificate(binaryForm = false): Buffer | PeerCertificate | null {
+    const der = this.engine.localCertificate();
+    if (der === undefined) return null;
+    return binaryForm ? der : decodeCertificate(der);
+  }
+
+  /** Our Finished message of the latest handshake, or null. */
+  getFinished(): Buffer | null {
+    return this.engine.finished() ?? null;
+  }
+
+  /** The peer's Finished message of the latest handshake, or null. */
+  getPeerFinished(): Buffer | null {
+    return this.engine.peerFinished() ?? null;
+  }
+
+  /** The peer's ephemeral key-exchange key: {type, name, size}; empty when unknown. */
+  getEphemeralKeyInfo(): { type?: string; name?: string; size?: number } {
+    return this.engine.ephemeralKeyInfo();
+  }
+
+  /** Caps the plaintext per record (512 to 16384); false if refused. */
+  setMaxSendFragment(size: number): boolean {
+    if (!Number.isInteger(size) || size < 512 || size > 16384) return false;
+    return this.engine.setMaxSendFragment(size);
+  }
+
+  /** The SNI name a server received, or the one a client sent; null if none. */
+  getServername(): string | null {
+    return this.engine.servername() ?? null;
+  }
+
   /** Compression is always off. */
   compression(): null {
     return null;
@@ -254,6 +298,7 @@ export class SSLObject {
    */
   handleFlags(status: number): void {
     if (status & StatusFlag.HandshakeDone) this.#handshakeDone = true;
+    if (status & StatusFlag.Session) this.#context.newSessionCallback?.(this);
     if (status & StatusFlag.Keylog) {
       const lines = this.engine.takeKeylog();
       const callback = this.#context.keylogCallback;
@@ -266,13 +311,23 @@ export class SSLObject {
    * paused handshake go on (or refuses it if the callback returns an alert or
    * throws; a thrown error is rethrown after the handshake has failed).
    */
-  runSniCallback(): void {
+  runSniCallback(): Promise<void> | undefined {
     const callback = this.#context.sniCallback;
     let accepted = true;
     let thrown: unknown;
     if (callback !== undefined) {
       try {
         const alert = callback(this, this.engine.servername(), this.#context);
+        if (alert !== null && typeof alert === 'object' && typeof (alert as Promise<unknown>).then === 'function') {
+          // Asynchronous answer: the handshake stays paused until it settles.
+          return (alert as Promise<number | void | undefined>).then(
+            (value) => this.engine.sniDone(typeof value !== 'number'),
+            (error: unknown) => {
+              this.engine.sniDone(false);
+              throw error;
+            },
+          );
+        }
         if (typeof alert === 'number') accepted = false;
       } catch (error) {
         accepted = false;
@@ -281,9 +336,22 @@ export class SSLObject {
     }
     this.engine.sniDone(accepted);
     if (thrown !== undefined) {
-      this.engine.handshake();  // fail the handshake so an alert is queued
+      this.engine.handshake(); // fail the handshake so an alert is queued
       throw thrown;
     }
+    return undefined;
+  }
+
+  /**
+   * The outcome of verifying the peer's certificate (X509_V_OK is code 0),
+   * or null before the handshake. Meaningful mainly with deferVerification.
+   */
+  verifyResult(): { code: number; message: string; name: string } | null {
+    if (!this.engine.isHandshakeDone()) return null;
+    const result = this.engine.verifyResult();
+    if (result === undefined) return null;
+    const [code, message, name] = result;
+    return { code, message, name };
   }
 
   /**
