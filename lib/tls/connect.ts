@@ -1,0 +1,142 @@
+/**
+ * connect(): node:tls's client factory, every signature:
+ *   connect(options[, cb]), connect(port[, host][, options][, cb]),
+ *   connect(path[, options][, cb]).
+ * `cb` becomes a 'secureConnect' listener.
+ */
+import { createHash } from 'node:crypto';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+
+import { checkServerIdentity } from './check-server-identity';
+import { tlsDefaults } from './defaults';
+import { SecureContext, type SecureContextOptions } from './secure-context';
+import { TLSSocket, type TLSSocketOptions } from './tls-socket';
+
+export interface ConnectionOptions extends TLSSocketOptions, Omit<net.TcpNetConnectOpts, 'port' | 'host' | 'timeout' | 'onread' | 'signal'> {
+  host?: string;
+  port?: number;
+  path?: string;
+  socket?: Duplex;
+  timeout?: number;
+  minDHSize?: number;
+  keepAlive?: boolean;
+  noDelay?: boolean;
+}
+
+type Callback = () => void;
+
+/** The options that shape a secure context: equal values give the same context. */
+const CONTEXT_KEYS = ['ca', 'cert', 'key', 'passphrase', 'ciphers', 'ecdhCurve', 'minVersion', 'maxVersion', 'secureProtocol', 'honorCipherOrder', 'sessionIdContext', 'sessionTimeout'] as const;
+
+/**
+ * node:tls builds a new SecureContext per connect() unless one is passed;
+ * memtls reuses one per distinct set of context options (one SSL_CTX per
+ * configuration), keyed by a digest of those options.
+ */
+const contextCache = new Map<string, SecureContext>();
+const CONTEXT_CACHE_LIMIT = 64;
+
+function digestPart(hash: ReturnType<typeof createHash>, value: unknown): void {
+  if (value === undefined || value === null) {
+    hash.update('\u0000u');
+  } else if (Buffer.isBuffer(value) || typeof value === 'string') {
+    hash.update(`\u0000${typeof value}${value.length}:`);
+    hash.update(value);
+  } else if (Array.isArray(value)) {
+    hash.update(`\u0000a${value.length}`);
+    for (const item of value) digestPart(hash, item);
+  } else if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    hash.update(`\u0000o${entries.length}`);
+    for (const [key, item] of entries) {
+      hash.update(key);
+      digestPart(hash, item);
+    }
+  } else {
+    hash.update(`\u0000${typeof value}:${String(value)}`);
+  }
+}
+
+function sharedContext(options: SecureContextOptions): SecureContext {
+  const hash = createHash('sha256');
+  for (const key of CONTEXT_KEYS) digestPart(hash, options[key]);
+  digestPart(hash, [tlsDefaults.DEFAULT_CIPHERS, tlsDefaults.DEFAULT_MIN_VERSION, tlsDefaults.DEFAULT_MAX_VERSION, tlsDefaults.DEFAULT_ECDH_CURVE]);
+  const key = hash.digest('hex');
+  let context = contextCache.get(key);
+  if (context === undefined) {
+    context = new SecureContext(options);
+    if (contextCache.size >= CONTEXT_CACHE_LIMIT) contextCache.delete(contextCache.keys().next().value as string);
+    contextCache.set(key, context);
+  }
+  return context;
+}
+
+function normalizeArgs(args: unknown[]): [ConnectionOptions, Callback | undefined] {
+  let options: ConnectionOptions = {};
+  let callback: Callback | undefined;
+  const rest = [...args];
+  if (typeof rest[rest.length - 1] === 'function') callback = rest.pop() as Callback;
+  const [first, second, third] = rest;
+  if (typeof first === 'object' && first !== null) {
+    options = { ...(first as ConnectionOptions) };
+  } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
+    options.port = Number(first);
+    if (typeof second === 'string') {
+      options.host = second;
+      if (typeof third === 'object' && third !== null) options = { ...(third as ConnectionOptions), port: options.port, host: options.host };
+    } else if (typeof second === 'object' && second !== null) {
+      options = { ...(second as ConnectionOptions), port: options.port };
+    }
+  } else if (typeof first === 'string') {
+    options.path = first;
+    if (typeof second === 'object' && second !== null) options = { ...(second as ConnectionOptions), path: first };
+  }
+  return [options, callback];
+}
+
+export function connect(options: ConnectionOptions, secureConnectListener?: Callback): TLSSocket;
+export function connect(port: number, host?: string, options?: ConnectionOptions, secureConnectListener?: Callback): TLSSocket;
+export function connect(port: number, options?: ConnectionOptions, secureConnectListener?: Callback): TLSSocket;
+export function connect(path: string, options?: ConnectionOptions, secureConnectListener?: Callback): TLSSocket;
+export function connect(...args: unknown[]): TLSSocket {
+  const [given, callback] = normalizeArgs(args);
+  const options: ConnectionOptions = {
+    rejectUnauthorized: process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0',
+    checkServerIdentity,
+    minDHSize: 1024,
+    ...given,
+  };
+  options.host ??= options.socket === undefined && options.path === undefined ? 'localhost' : options.host;
+  const secureContext = options.secureContext ?? sharedContext(options);
+  const socket = new TLSSocket(null, {
+    ...options,
+    isServer: false,
+    secureContext,
+    // The hostname checked against the certificate when `servername` is not given.
+    host: options.host ?? (options.socket as (Duplex & { _host?: string }) | undefined)?._host ?? 'localhost',
+  });
+  if (callback !== undefined) socket.once('secureConnect', callback);
+  if (options.timeout !== undefined) socket.setTimeout(options.timeout);
+
+  if (options.socket !== undefined) {
+    const parent = options.socket as net.Socket;
+    if (parent.connecting) parent.once('connect', () => socket._start(parent));
+    else socket._start(parent);
+    return socket;
+  }
+
+  const { socket: _ignored, secureContext: _ctx, timeout: _timeout, ...netOptions } = options;
+  const raw = net.connect({ ...(netOptions as net.NetConnectOpts), allowHalfOpen: true } as net.NetConnectOpts);
+  socket._parent = raw;
+  raw.on('lookup', (...lookup: unknown[]) => socket.emit('lookup', ...lookup));
+  raw.once('connect', () => {
+    socket._start(raw);
+    socket.emit('connect');
+    socket.emit('ready');
+  });
+  raw.once('error', (error) => {
+    if (!socket.destroyed) socket.destroy(error);
+  });
+  return socket;
+}

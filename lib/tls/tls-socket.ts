@@ -1,0 +1,648 @@
+/**
+ * TLSSocket: node:tls's TLSSocket on memtls.
+ *
+ * Theory of operation
+ * -------------------
+ * A TLSSocket is a net.Socket with no handle of its own. Its ciphertext
+ * travels over a parent stream (a net.Socket it connected or was given, or
+ * any Duplex), carried by the protocol layer:
+ *
+ *   parent stream <-> SocketTransport <-> SSLProtocol <-> TLSSocket (its app protocol)
+ *
+ * The TLSSocket is SSLProtocol's application protocol: dataReceived pushes
+ * plaintext into the readable side (pausing the transport when the stream
+ * buffer is full), eofReceived ends it, connectionLost destroys the socket.
+ * Writes go to the SSL transport; a write's callback waits while the transport
+ * has paused us (back-pressure). end() sends close_notify after everything
+ * written and keeps reading until the peer's close_notify (TLS half-close).
+ *
+ * node:tls's decisions happen after the handshake, as in Node: the chain is
+ * verified by OpenSSL without aborting, then `authorized` is computed from the
+ * verify result and checkServerIdentity, and rejectUnauthorized decides.
+ * Errors before the socket is secure go to 'error' on a client and to the
+ * server's 'tlsClientError' on a server.
+ */
+import * as net from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+
+import type { DetailedPeerCertificate, PeerCertificate } from '../ssl/certificate';
+import { SSLError } from '../ssl/errors';
+import type { SSLObject } from '../ssl/ssl-object';
+import { SSLSession } from '../ssl/session';
+import type { SSLContext } from '../ssl/ssl-context';
+import { ConnectionAbortedError, ConnectionResetError } from '../protocol/errors';
+import type { ProtocolLike, Transport } from '../protocol/protocols';
+import { SocketTransport } from '../protocol/socket-transport';
+import { SSLProtocol, type SSLProtocolTransport } from '../protocol/ssl-protocol';
+import { Waiter } from '../protocol/waiter';
+import { checkServerIdentity as defaultCheckServerIdentity } from './check-server-identity';
+import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
+
+export type CheckServerIdentity = (hostname: string, cert: PeerCertificate) => Error | undefined;
+
+export interface TLSSocketOptions extends SecureContextOptions {
+  isServer?: boolean;
+  server?: net.Server;
+  secureContext?: SecureContext;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  ALPNProtocols?: string[] | Buffer[] | Uint8Array;
+  SNICallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  session?: Buffer | string;
+  servername?: string;
+  checkServerIdentity?: CheckServerIdentity;
+  /** Milliseconds; server sockets default to 120 s as node:tls. */
+  handshakeTimeout?: number;
+  highWaterMark?: number;
+  allowHalfOpen?: boolean;
+  signal?: AbortSignal;
+  requestOCSP?: boolean;
+  host?: string;
+  port?: number;
+}
+
+/** Which TLSSocket each live SSLObject belongs to (for context-wide callbacks). */
+const socketOf = new WeakMap<SSLObject, TLSSocket>();
+
+function sessionCallback(sslObject: SSLObject): void {
+  socketOf.get(sslObject)?.[kNewSession]();
+}
+
+function keylogCallback(line: Buffer, sslObject: SSLObject): void {
+  const socket = socketOf.get(sslObject);
+  if (socket === undefined) return;
+  socket.emit('keylog', line);
+  const server = socket.server as (net.Server & { emit(event: 'keylog', line: Buffer, socket: TLSSocket): boolean }) | undefined;
+  server?.emit('keylog', line, socket);
+}
+
+const kNewSession = Symbol('memtls.newSession');
+const kSelectContext = Symbol('memtls.selectContext');
+
+/** Decodes ALPN options given as strings, Buffers or wire format. */
+export function alpnList(value: TLSSocketOptions['ALPNProtocols']): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (Array.isArray(value)) return value.map((item: string | Buffer) => (typeof item === 'string' ? item : item.toString('latin1')));
+  const bytes = Buffer.from(value as Uint8Array);
+  const list: string[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const length = bytes[i];
+    list.push(bytes.subarray(i + 1, i + 1 + length).toString('latin1'));
+    i += 1 + length;
+  }
+  return list;
+}
+
+function nodeError(message: string, code: string, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { code, ...extra });
+}
+
+export class TLSSocket extends net.Socket {
+  /** Always true: how http, ws and undici tell TLS from TCP. */
+  readonly encrypted = true;
+  authorized = false;
+  authorizationError: string | null = null;
+  alpnProtocol: string | false | null = null;
+  servername: string | false | null = null;
+  secureConnecting = true;
+  server: net.Server | undefined;
+  _parent: Duplex | null = null;
+
+  readonly #options: TLSSocketOptions;
+  readonly #isServer: boolean;
+  readonly #secureContext: SecureContext;
+  #sslProtocol: SSLProtocol | null = null;
+  #transport: SSLProtocolTransport | null = null;
+  #pendingWrites: Array<{ chunks: Uint8Array[]; callback: (error?: Error | null) => void }> = [];
+  #blockedCallbacks: Array<(error?: Error | null) => void> = [];
+  #writePaused = false;
+  #readPaused = false;
+  #secure = false;
+  #pendingSession = false;
+  #bytesRead = 0;
+  #bytesWritten = 0;
+  #verifyError: Error | null = null;
+  #closed = false;
+  #variant: ContextVariant = {};
+
+  constructor(socket?: Duplex | null, options: TLSSocketOptions = {}) {
+    super({
+      allowHalfOpen: socket != null ? (socket as Duplex & { allowHalfOpen?: boolean }).allowHalfOpen : options.allowHalfOpen,
+      highWaterMark: options.highWaterMark,
+      signal: options.signal,
+    } as net.SocketConstructorOpts);
+    this.#options = options;
+    this.#isServer = Boolean(options.isServer);
+    this.server = options.server;
+    this.#secureContext = options.secureContext ?? new SecureContext(options);
+    if (this.#isServer) {
+      this.servername = null;
+    }
+    if (socket != null) this.#attach(socket);
+  }
+
+  /** @internal Connects the TLS layer to its parent stream and starts the handshake. */
+  _start(parent: Duplex): void {
+    this._parent = parent;
+    const options = this.#options;
+    const alpn = alpnList(options.ALPNProtocols);
+    const wantsSessions = !this.#isServer;
+    this.#variant = {
+      requestCert: this.#isServer && Boolean(options.requestCert),
+      rejectUnauthorized: options.rejectUnauthorized !== false,
+      alpn,
+      keylog: this.#wantsKeylog(),
+      sessions: wantsSessions,
+    };
+    const context = this.#secureContext.sslContext(this.#isServer ? 'server' : 'client', this.#variant);
+    this.#prepareContext(context, wantsSessions);
+    const servername = this.#isServer ? null : (options.servername ?? null);
+    const waiter = new Waiter();
+    let sslProtocol: SSLProtocol;
+    try {
+      sslProtocol = new SSLProtocol(null, this.#appProtocol, context, waiter, {
+        serverSide: this.#isServer,
+        serverHostname: servername && net.isIP(servername) === 0 ? servername : null,
+        sslHandshakeTimeout: this.#handshakeTimeoutSeconds(),
+        halfClose: true,
+      });
+    } catch (error) {
+      process.nextTick(() => this.destroy(error as Error));
+      return;
+    }
+    this.#sslProtocol = sslProtocol;
+    this.#transport = sslProtocol.appTransport;
+    socketOf.set(sslProtocol.sslObject, this);
+    if (options.session !== undefined && !this.#isServer) this.setSession(options.session);
+    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false });
+    waiter.promise.then(
+      () => this.#onSecure(),
+      (error: unknown) => this.#onHandshakeError(error),
+    );
+    sslProtocol.connectionMade(transport);
+    // Writes made before the transport existed go out now (queued in the handshake backlog).
+    const pending = this.#pendingWrites;
+    this.#pendingWrites = [];
+    for (const { chunks, callback } of pending) this.#writeChunks(chunks, callback);
+  }
+
+  #attach(socket: Duplex): void {
+    const parent = socket as net.Socket;
+    if (parent.connecting) {
+      parent.once('connect', () => this._start(parent));
+    } else {
+      this._start(parent);
+    }
+  }
+
+  #handshakeTimeoutSeconds(): number | null {
+    const ms = this.#options.handshakeTimeout ?? (this.#isServer ? 120000 : undefined);
+    return ms !== undefined && ms > 0 ? ms / 1000 : null;
+  }
+
+  #wantsKeylog(): boolean {
+    return this.listenerCount('keylog') > 0 || (this.server?.listenerCount('keylog') ?? 0) > 0;
+  }
+
+  #prepareContext(context: SSLContext, sessions: boolean): void {
+    if (sessions && context.newSessionCallback !== sessionCallback) context.newSessionCallback = sessionCallback;
+    if (this.#wantsKeylog() && context.keylogCallback !== keylogCallback) context.keylogCallback = keylogCallback;
+    if (this.#isServer) {
+      const sni = this.#options.SNICallback;
+      if (sni !== undefined && context.sniCallback === undefined) {
+        context.sniCallback = sniBridge;
+      }
+    }
+  }
+
+  // --- the application protocol of the SSLProtocol -----------------------------
+
+  readonly #appProtocol: ProtocolLike = {
+    connectionMade: () => undefined,
+    dataReceived: (data: Buffer) => {
+      this.#bytesRead += data.length;
+      this.#refreshTimeout();
+      if (!this.push(data)) {
+        this.#readPaused = true;
+        this.#transport?.pauseReading();
+      }
+    },
+    eofReceived: () => {
+      this.push(null);
+      return undefined;
+    },
+    connectionLost: (exc: Error | null) => {
+      this.#closed = true;
+      this.#releaseBlockedWrites(exc ?? undefined);
+      if (exc !== null) {
+        if (this.#secure) this.destroy(this.#mapError(exc));
+        // Before the handshake completed, the waiter reports the error.
+        return;
+      }
+      if (this.readableEnded || !this.readable) this.destroy();
+      else {
+        this.push(null);
+        this.once('end', () => this.destroy());
+        if (this.readableFlowing === null) this.resume();
+      }
+    },
+    pauseWriting: () => {
+      this.#writePaused = true;
+    },
+    resumeWriting: () => {
+      this.#writePaused = false;
+      this.#releaseBlockedWrites();
+    },
+  };
+
+  /** Activity restarts the setTimeout() idle timer, as on a net.Socket. */
+  #refreshTimeout(): void {
+    (this as unknown as { _unrefTimer?: () => void })._unrefTimer?.();
+  }
+
+  #releaseBlockedWrites(error?: Error): void {
+    const callbacks = this.#blockedCallbacks;
+    this.#blockedCallbacks = [];
+    for (const callback of callbacks) callback(error ?? null);
+  }
+
+  // --- handshake outcome ---------------------------------------------------------
+
+  #onSecure(): void {
+    const sslObject = this.#sslProtocol?.sslObject;
+    if (sslObject === undefined || this.destroyed) return;
+    this.#secure = true;
+    this.secureConnecting = false;
+    this.alpnProtocol = sslObject.selectedAlpnProtocol() ?? false;
+    this.servername = this.#isServer ? (sslObject.getServername() ?? false) : (this.#options.servername ?? false);
+    const result = sslObject.verifyResult();
+    if (this.#isServer) {
+      if (this.#options.requestCert) {
+        const hasCert = sslObject.getPeerCert(true) !== null;
+        if (result !== null && result.code !== 0) {
+          this.authorizationError = result.name;
+        } else if (!hasCert) {
+          this.authorizationError = 'UNABLE_TO_GET_ISSUER_CERT';
+        }
+        this.authorized = this.authorizationError === null && hasCert;
+        if (!this.authorized && this.#options.rejectUnauthorized !== false) {
+          this.destroy(nodeError(result?.message ?? 'peer did not return a certificate', this.authorizationError ?? 'ERR_TLS_CERT'));
+          return;
+        }
+      }
+      this.emit('secure');
+      return;
+    }
+    if (result !== null && result.code !== 0) {
+      this.#verifyError = nodeError(result.message, result.name);
+    } else if (!sslObject.sessionReused) {
+      const check = this.#options.checkServerIdentity ?? defaultCheckServerIdentity;
+      const hostname = this.#options.servername || this.#options.host || 'localhost';
+      const cert = this.getPeerCertificate();
+      const error = check(hostname, cert as PeerCertificate);
+      if (error) this.#verifyError = error;
+    }
+    this.authorized = this.#verifyError === null;
+    this.authorizationError = this.#verifyError === null ? null : ((this.#verifyError as Error & { code?: string }).code ?? this.#verifyError.message);
+    if (this.#verifyError !== null && this.#options.rejectUnauthorized !== false) {
+      this.destroy(this.#verifyError);
+      return;
+    }
+    this.emit('secure');
+    this.emit('secureConnect');
+    if (this.#pendingSession) {
+      this.#pendingSession = false;
+      this.#emitSession();
+    }
+  }
+
+  #onHandshakeError(error: unknown): void {
+    const mapped = this.#mapError(error);
+    if (this.#isServer && this.server !== undefined) {
+      this.server.emit('tlsClientError', mapped, this);
+      this.destroy();
+    } else {
+      this.destroy(mapped);
+    }
+  }
+
+  /** node:tls's error shapes for what the protocol layer reports. */
+  #mapError(error: unknown): Error {
+    if (error instanceof ConnectionResetError) {
+      if (this.#isServer) return nodeError('socket hang up', 'ECONNRESET');
+      const parent = this._parent as net.Socket | null;
+      return nodeError('Client network socket disconnected before secure TLS connection was established', 'ECONNRESET', {
+        host: this.#options.host,
+        port: this.#options.port,
+        localAddress: parent?.localAddress,
+      });
+    }
+    if (error instanceof ConnectionAbortedError && /handshake/.test(error.message)) {
+      return nodeError('TLS handshake timeout', 'ERR_TLS_HANDSHAKE_TIMEOUT');
+    }
+    if (error instanceof Error) return error;
+    return new Error(String(error));
+  }
+
+  [kNewSession](): void {
+    if (this.listenerCount('session') === 0) return;
+    if (!this.#secure) {
+      // node:tls emits 'session' only after the peer is verified.
+      this.#pendingSession = true;
+      return;
+    }
+    this.#emitSession();
+  }
+
+  /** Runs the server's SNICallback for this connection and switches context. */
+  [kSelectContext](sslObject: SSLObject, serverName: string): Promise<void> {
+    const callback = this.#options.SNICallback;
+    if (callback === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      callback(serverName, (err, secureContext) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        try {
+          if (secureContext != null) sslObject.context = secureContext.sslContext('server', this.#variant);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+
+  #emitSession(): void {
+    const session = this.getSession();
+    if (session !== undefined) this.emit('session', session);
+  }
+
+  // --- stream plumbing -------------------------------------------------------------
+
+  override _read(size: number): void {
+    if (this.#readPaused) {
+      this.#readPaused = false;
+      this.#transport?.resumeReading();
+    }
+  }
+
+  // net.Socket keeps strings as strings (decodeStrings: false): encode here.
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writeChunks([typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
+    this.#writeChunks(
+      chunks.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)),
+      callback,
+    );
+  }
+
+  #writeChunks(chunks: Uint8Array[], callback: (error?: Error | null) => void): void {
+    const transport = this.#transport;
+    if (transport === null) {
+      if (this.#closed) {
+        callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
+        return;
+      }
+      this.#pendingWrites.push({ chunks, callback });
+      return;
+    }
+    for (const chunk of chunks) this.#bytesWritten += chunk.length;
+    transport.writelines(chunks);
+    this.#refreshTimeout();
+    if (this.#writePaused) this.#blockedCallbacks.push(callback);
+    else callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const transport = this.#transport;
+    if (transport === null) {
+      if (this.#closed) {
+        callback();
+        return;
+      }
+      this.once('secure', () => this._final(callback));
+      return;
+    }
+    // close_notify goes out after everything written; reading goes on
+    // until the peer's close_notify (TLS half-close).
+    transport.close();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#closed = true;
+    this.#releaseBlockedWrites(error ?? undefined);
+    const transport = this.#transport;
+    if (transport !== null && !transport.isClosing()) transport.abort();
+    else if (transport !== null) transport.abort();
+    else if (this._parent !== null) this._parent.destroy();
+    this.secureConnecting = false;
+    super._destroy(error, callback);
+  }
+
+  // --- net.Socket surface delegated to the parent ------------------------------
+
+  /** @internal */
+  _getpeername(): net.AddressInfo | Record<string, never> {
+    const parent = this._parent as (net.Socket & { _getpeername?: () => unknown }) | null;
+    return (parent?._getpeername?.() as net.AddressInfo | undefined) ?? {};
+  }
+
+  /** @internal */
+  _getsockname(): net.AddressInfo | Record<string, never> {
+    const parent = this._parent as (net.Socket & { _getsockname?: () => unknown }) | null;
+    return (parent?._getsockname?.() as net.AddressInfo | undefined) ?? {};
+  }
+
+  override address(): net.AddressInfo | Record<string, never> {
+    return this._getsockname();
+  }
+
+  override setNoDelay(noDelay?: boolean): this {
+    (this._parent as net.Socket | null)?.setNoDelay?.(noDelay);
+    return this;
+  }
+
+  override setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    (this._parent as net.Socket | null)?.setKeepAlive?.(enable, initialDelay);
+    return this;
+  }
+
+  override ref(): this {
+    (this._parent as net.Socket | null)?.ref?.();
+    return this;
+  }
+
+  override unref(): this {
+    (this._parent as net.Socket | null)?.unref?.();
+    return this;
+  }
+
+  // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
+  override get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
+  override get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
+  override get bufferSize(): number {
+    return this.writableLength + (this.#transport?.getWriteBufferSize() ?? 0);
+  }
+
+  // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
+  override get connecting(): boolean {
+    return (this._parent as net.Socket | null)?.connecting ?? false;
+  }
+
+  override set connecting(_value: boolean) {
+    // net.Socket's constructor assigns it; the parent is the source of truth.
+  }
+
+  // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
+  override get pending(): boolean {
+    return this._parent === null || this.connecting;
+  }
+
+  // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
+  override get readyState(): net.SocketReadyState {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  // --- TLS methods -----------------------------------------------------------------
+
+  #sslObject(): SSLObject | null {
+    const protocol = this.#sslProtocol;
+    if (protocol === null || this.destroyed) return null;
+    return protocol.sslObject;
+  }
+
+  getPeerCertificate(detailed = false): DetailedPeerCertificate | PeerCertificate | Record<string, never> | null {
+    const ssl = this.#sslObject();
+    if (ssl === null) return null;
+    if (!ssl.engine.isHandshakeDone()) return {};
+    const cert = detailed ? ssl.getPeerCertChain() : ssl.getPeerCert();
+    return cert ?? {};
+  }
+
+  getPeerX509Certificate(): X509Certificate | undefined {
+    const der = this.#sslObject()?.getPeerCert(true);
+    return der ? new X509Certificate(der) : undefined;
+  }
+
+  getCertificate(): PeerCertificate | Record<string, never> | null {
+    const ssl = this.#sslObject();
+    if (ssl === null) return null;
+    return ssl.getCertificate() ?? {};
+  }
+
+  getX509Certificate(): X509Certificate | undefined {
+    const der = this.#sslObject()?.getCertificate(true);
+    return der ? new X509Certificate(der) : undefined;
+  }
+
+  getCipher(): { name: string; standardName: string; version: string } | undefined {
+    const ssl = this.#sslObject();
+    const cipher = ssl?.cipher();
+    if (!ssl || !cipher) return undefined;
+    return { name: cipher[0], standardName: ssl.cipherStandardName() ?? cipher[0], version: cipher[1] };
+  }
+
+  getProtocol(): string | null {
+    const ssl = this.#sslObject();
+    if (ssl === null) return null;
+    return ssl.version() ?? 'unknown';
+  }
+
+  getSession(): Buffer | undefined {
+    return this.#sslObject()?.session?.der;
+  }
+
+  setSession(session: Buffer | string): void {
+    const ssl = this.#sslObject();
+    if (ssl === null) return;
+    const der = typeof session === 'string' ? Buffer.from(session, 'latin1') : session;
+    try {
+      ssl.session = new SSLSession(der);
+    } catch (error) {
+      // A session node:tls would not accept either: start a full handshake.
+      if (!(error instanceof SSLError)) throw error;
+    }
+  }
+
+  isSessionReused(): boolean {
+    return this.#sslObject()?.sessionReused ?? false;
+  }
+
+  getFinished(): Buffer | undefined {
+    return this.#sslObject()?.getFinished() ?? undefined;
+  }
+
+  getPeerFinished(): Buffer | undefined {
+    return this.#sslObject()?.getPeerFinished() ?? undefined;
+  }
+
+  exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
+    const ssl = this.#sslObject();
+    if (ssl === null || !this.#secure) {
+      throw nodeError('TLS socket connection must be securely established', 'ERR_TLS_INVALID_STATE');
+    }
+    return ssl.exportKeyingMaterial(length, label, context);
+  }
+
+  getEphemeralKeyInfo(): { type?: string; name?: string; size?: number } | null {
+    if (this.#isServer) return null;
+    const ssl = this.#sslObject();
+    return ssl === null ? null : ssl.getEphemeralKeyInfo();
+  }
+
+  setMaxSendFragment(size: number): boolean {
+    return this.#sslObject()?.setMaxSendFragment(size) ?? false;
+  }
+
+  setServername(name: string): void {
+    if (this.#isServer) throw nodeError('Cannot issue SNI from a TLS server-side socket', 'ERR_TLS_SNI_FROM_SERVER');
+    this.#options.servername = name;
+  }
+
+  getTLSTicket(): Buffer | undefined {
+    return this.getSession();
+  }
+
+  disableRenegotiation(): void {
+    // Renegotiation is always refused by memtls.
+  }
+
+  /** The SSLObject underneath, for code that wants the core API. */
+  get sslObject(): SSLObject | null {
+    return this.#sslObject();
+  }
+
+  /** The protocol-layer transport underneath (null before the parent connects). */
+  get sslTransport(): Transport | null {
+    return this.#transport;
+  }
+}
+
+/**
+ * Bridges node:tls's SNICallback(servername, cb) to the core's promise-based
+ * sniCallback: the handshake waits for `cb`, then switches to the chosen
+ * SecureContext.
+ */
+function sniBridge(sslObject: SSLObject, serverName: string | undefined): Promise<void> {
+  const socket = socketOf.get(sslObject);
+  if (socket === undefined) return Promise.resolve();
+  return socket[kSelectContext](sslObject, serverName ?? '');
+}
