@@ -81,12 +81,18 @@ async function makeTransport(
     return transport;
   }
   const waiter = new Waiter();
-  const sslProtocol = new SSLProtocol(options.loop, protocol, ssl, waiter, {
-    serverSide: options.serverSide,
-    serverHostname: options.serverHostname,
-    sslHandshakeTimeout: options.sslHandshakeTimeout,
-    sslShutdownTimeout: options.sslShutdownTimeout,
-  });
+  let sslProtocol: SSLProtocol;
+  try {
+    sslProtocol = new SSLProtocol(options.loop, protocol, ssl, waiter, {
+      serverSide: options.serverSide,
+      serverHostname: options.serverHostname,
+      sslHandshakeTimeout: options.sslHandshakeTimeout,
+      sslShutdownTimeout: options.sslShutdownTimeout,
+    });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
   new SocketTransport(socket, sslProtocol, { loop: options.loop });
   const appTransport = sslProtocol.appTransport!;
   try {

@@ -189,6 +189,8 @@ export class SSLProtocol implements ProtocolLike {
   #handshakeStart = 0;
   /** The handshake waits for an asynchronous SNI callback. */
   #sniPending = false;
+  /** close() or abort() was called before connectionMade. */
+  #closedBeforeStart = false;
 
   constructor(
     loop: EventLoop | null,
@@ -273,6 +275,9 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   #wakeupWaiter(exc: unknown = null): void {
+    // An Error keeps the receivers of the frames that built it alive until its
+    // stack is formatted; format it now so holding the error holds nothing else.
+    if (exc instanceof Error) void exc.stack;
     const waiter = this.#waiter;
     if (waiter === null) return;
     this.#waiter = null;
@@ -284,6 +289,11 @@ export class SSLProtocol implements ProtocolLike {
 
   connectionMade(transport: Transport): void {
     this.#transport = transport as LowerTransport;
+    if (this.#closedBeforeStart) {
+      // close() or abort() came before the socket was ready: never start.
+      this.#transport.forceClose(null);
+      return;
+    }
     // PIT-2: a startTls over a transport that is already paused for writing.
     if (typeof this.#transport.isWritingPaused === 'function' && this.#transport.isWritingPaused()) {
       this.#sslWritingPaused = true;
@@ -345,10 +355,13 @@ export class SSLProtocol implements ProtocolLike {
       this.#transport?.close();
       throw error;
     }
-    return undefined;
+    // Still flushing (the socket paused our writes): keep the socket open for
+    // writing; the shutdown path closes it once the backlog is out.
+    return this.#state === SSLProtocolState.FLUSHING ? true : undefined;
   }
 
   connectionLost(exc: Error | null): void {
+    if (exc instanceof Error) void exc.stack;
     this.#writeBacklog = [];
     this.#writeBufferSize = 0;
     this.#outgoingPending = 0;
@@ -502,6 +515,10 @@ export class SSLProtocol implements ProtocolLike {
 
   /** Starts a graceful close: flush, then close_notify, then close the socket. */
   startShutdown(): void {
+    if (this.#state === SSLProtocolState.UNWRAPPED && this.#transport === null && this.#connLost === 0) {
+      this.#closedBeforeStart = true;
+      return;
+    }
     if (
       this.#state === SSLProtocolState.FLUSHING ||
       this.#state === SSLProtocolState.SHUTDOWN ||
@@ -624,6 +641,7 @@ export class SSLProtocol implements ProtocolLike {
 
   /** Closes at once: no close_notify, buffered data dropped. */
   abort(exc: Error | null): void {
+    if (this.#transport === null && this.#connLost === 0) this.#closedBeforeStart = true;
     this.#state = SSLProtocolState.UNWRAPPED;
     this.#transport?.forceClose(exc);
   }
