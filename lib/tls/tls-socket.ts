@@ -240,11 +240,12 @@ export class TLSSocket extends net.Socket {
         // Before the handshake completed, the waiter reports the error.
         return;
       }
+      // The connection is over: end the readable side; once the reader has
+      // seen 'end' the socket is destroyed (as net.Socket does after EOF).
       if (this.readableEnded || !this.readable) this.destroy();
       else {
         this.push(null);
         this.once('end', () => this.destroy());
-        if (this.readableFlowing === null) this.resume();
       }
     },
     pauseWriting: () => {
@@ -437,10 +438,8 @@ export class TLSSocket extends net.Socket {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#closed = true;
     this.#releaseBlockedWrites(error ?? undefined);
-    const transport = this.#transport;
-    if (transport !== null && !transport.isClosing()) transport.abort();
-    else if (transport !== null) transport.abort();
-    else if (this._parent !== null) this._parent.destroy();
+    this.#transport?.abort();
+    this._parent?.destroy();
     this.secureConnecting = false;
     super._destroy(error, callback);
   }
