@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "bytes.h"
+
 namespace memtls {
 
 // Status codes of the non-throwing fast path, mirrored by `Status` in
@@ -55,6 +57,8 @@ class Addon : public Napi::Addon<Addon> {
   // Shared by every SSLObject of this environment (JS is single-threaded per
   // environment, and no call re-enters another).
   std::vector<uint8_t> coalesce;
+  // Views of the chunks of one send() call, reused across calls.
+  std::vector<Bytes> chunk_views;
 
  private:
   Napi::Value JS_setErrorFactory(const Napi::CallbackInfo& info);

@@ -54,13 +54,15 @@ void Shuttle(const Endpoint& from, const Endpoint& to, std::vector<uint8_t>* scr
 
 bool Handshake(Endpoint* client, Endpoint* server, std::vector<uint8_t>* scratch) {
   for (int round = 0; round < 16; ++round) {
+    // SSL_get_error must run before the shuttle: writing into a BIO clears
+    // the retry flags it reads.
     const int c = SSL_do_handshake(client->ssl);
+    if (c <= 0 && SSL_get_error(client->ssl, c) != SSL_ERROR_WANT_READ) return false;
     Shuttle(*client, *server, scratch);
     const int s = SSL_do_handshake(server->ssl);
+    if (s <= 0 && SSL_get_error(server->ssl, s) != SSL_ERROR_WANT_READ) return false;
     Shuttle(*server, *client, scratch);
     if (c == 1 && s == 1) return true;
-    if (c <= 0 && SSL_get_error(client->ssl, c) != SSL_ERROR_WANT_READ) return false;
-    if (s <= 0 && SSL_get_error(server->ssl, s) != SSL_ERROR_WANT_READ) return false;
   }
   return false;
 }

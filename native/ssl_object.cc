@@ -124,7 +124,7 @@ SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObjec
   }
 
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
   ssl_ = SSL_new(context->ctx());
   if (ssl_ == nullptr) {
     ThrowQueueError(env, "SSL_new failed");
@@ -301,7 +301,7 @@ Napi::Value SSLObject::JS_handshake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
   return Napi::Number::New(env, Finish(DoHandshake(), 0, 0));
 }
 
@@ -312,7 +312,7 @@ Napi::Value SSLObject::JS_readInto(const Napi::CallbackInfo& info) {
   if (!GetWindow(info, 0, &out)) return env.Undefined();
   if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
   size_t produced = 0;
   const int status = out.length == 0 ? kStatusOk : ReadLoop(out.data, out.length, &produced);
   return Napi::Number::New(env, Finish(status, produced, 0));
@@ -329,7 +329,7 @@ Napi::Value SSLObject::JS_write(const Napi::CallbackInfo& info) {
   if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
   if (data.length == 0) return Napi::Number::New(env, Finish(kStatusOk, 0, 0));
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
   size_t written = 0;
   const int ret = SSL_write_ex(ssl_, data.data, data.length, &written);
   const int status = ret == 1 ? kStatusOk : StatusFromError(ret);
@@ -341,7 +341,7 @@ Napi::Value SSLObject::JS_shutdown(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
   int status = kStatusWantRead;
   for (int zeros = 0;;) {
     const int ret = SSL_shutdown(ssl_);
@@ -377,7 +377,7 @@ Napi::Value SSLObject::JS_receive(const Napi::CallbackInfo& info) {
   if (!GetWindow(info, 1, &out)) return env.Undefined();
   if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
   if (chunk.length > 0) {
     size_t fed = 0;
     if (BIO_write_ex(rbio_, chunk.data, chunk.length, &fed) != 1 || fed != chunk.length) {
@@ -406,7 +406,7 @@ Napi::Value SSLObject::JS_send(const Napi::CallbackInfo& info) {
   if (!GetWindow(info, 1, &out)) return env.Undefined();
   // Gather the chunk views first so a bad argument fails before any work.
   Bytes single;
-  std::vector<Bytes> many;
+  std::vector<Bytes>& many = addon_->chunk_views;  // reused: no allocation per call
   const Bytes* chunks = nullptr;
   size_t count = 0;
   if (GetBytes(info[0], &single)) {
@@ -415,7 +415,7 @@ Napi::Value SSLObject::JS_send(const Napi::CallbackInfo& info) {
   } else if (info[0].IsArray()) {
     Napi::Array array = info[0].As<Napi::Array>();
     count = array.Length();
-    many.resize(count);
+    if (many.size() < count) many.resize(count);
     for (uint32_t i = 0; i < count; ++i) {
       if (!GetBytes(env, array[i].operator Napi::Value(), &many[i])) {
         Napi::TypeError::New(env, "every chunk must be a Buffer").ThrowAsJavaScriptException();
@@ -430,7 +430,7 @@ Napi::Value SSLObject::JS_send(const Napi::CallbackInfo& info) {
   }
   if (ssl_ == nullptr) return Napi::Number::New(env, Finish(kStatusClosed, 0, 0));
   ClearErrorOnReturn clear;
-  ERR_clear_error();
+  ClearErrorQueue();
 
   size_t out_used = DrainInto(out.data, out.length);
   size_t consumed = 0;
