@@ -34,6 +34,8 @@ export const enum Slot {
   Bytes = 0,
   OutBytes = 1,
   Pending = 2,
+  /** How many new sessions came with StatusFlag.Session. */
+  Sessions = 3,
 }
 
 /** The error kinds the native side asks the error factory to build. */

@@ -37,6 +37,7 @@ enum SharedSlot : int {
   kSlotBytes = 0,     // plaintext produced (read) or consumed (write)
   kSlotOutBytes = 1,  // ciphertext copied into the caller's output buffer
   kSlotPending = 2,   // ciphertext still waiting in the outgoing BIO
+  kSlotSessions = 3,  // new sessions (tickets) that came with kFlagSession
   kSlotCount = 4,
 };
 

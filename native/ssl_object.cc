@@ -185,7 +185,10 @@ void SSLObject::QueueKeylog(const char* line) {
   flags_ |= kFlagKeylog;
 }
 
-void SSLObject::NoteNewSession() { flags_ |= kFlagSession; }
+void SSLObject::NoteNewSession() {
+  flags_ |= kFlagSession;
+  ++new_sessions_;
+}
 
 int SSLObject::SniCertHook() {
   switch (sni_state_) {
@@ -218,6 +221,8 @@ int SSLObject::Finish(int status, size_t bytes, size_t out_bytes) {
   shared[kSlotBytes] = static_cast<int32_t>(bytes);
   shared[kSlotOutBytes] = static_cast<int32_t>(out_bytes);
   shared[kSlotPending] = ssl_ != nullptr ? static_cast<int32_t>(BIO_ctrl_pending(wbio_)) : 0;
+  shared[kSlotSessions] = new_sessions_;
+  new_sessions_ = 0;
   return status | TakeFlags();
 }
 

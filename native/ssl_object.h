@@ -126,6 +126,7 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   std::string server_hostname_;
   SniState sni_state_ = SniState::kIdle;
   int flags_ = 0;             // kFlag* bits raised since the last returned status
+  int new_sessions_ = 0;      // sessions noted since the last returned status
   int deferred_status_ = -1;  // a fatal status held back behind plaintext
   ErrorInfo last_error_;
   std::vector<std::string> keylog_;

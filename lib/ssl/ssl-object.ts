@@ -293,12 +293,18 @@ export class SSLObject {
   }
 
   /**
-   * Acts on the flags that accompany a status: delivers queued keylog lines
-   * and notes handshake completion. The protocol layer calls it too.
+   * Acts on the flags that accompany a status: delivers queued keylog lines,
+   * reports each new session and notes handshake completion. Call it right
+   * after the native call that returned `status` (it reads the shared slots).
+   * The protocol layer calls it too.
    */
   handleFlags(status: number): void {
     if (status & StatusFlag.HandshakeDone) this.#handshakeDone = true;
-    if (status & StatusFlag.Session) this.#context.newSessionCallback?.(this);
+    if (status & StatusFlag.Session) {
+      const count = shared[Slot.Sessions];
+      const callback = this.#context.newSessionCallback;
+      if (callback !== undefined) for (let i = 0; i < count; i++) callback(this);
+    }
     if (status & StatusFlag.Keylog) {
       const lines = this.engine.takeKeylog();
       const callback = this.#context.keylogCallback;

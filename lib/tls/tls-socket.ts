@@ -119,7 +119,7 @@ export class TLSSocket extends net.Socket {
   #writePaused = false;
   #readPaused = false;
   #secure = false;
-  #pendingSession = false;
+  #pendingSessions = 0;
   #bytesRead = 0;
   #bytesWritten = 0;
   #verifyError: Error | null = null;
@@ -229,7 +229,7 @@ export class TLSSocket extends net.Socket {
       }
     },
     eofReceived: () => {
-      this.push(null);
+      this.#pushEnd();
       return undefined;
     },
     connectionLost: (exc: Error | null) => {
@@ -244,8 +244,8 @@ export class TLSSocket extends net.Socket {
       // seen 'end' the socket is destroyed (as net.Socket does after EOF).
       if (this.readableEnded || !this.readable) this.destroy();
       else {
-        this.push(null);
         this.once('end', () => this.destroy());
+        this.#pushEnd();
       }
     },
     pauseWriting: () => {
@@ -256,6 +256,16 @@ export class TLSSocket extends net.Socket {
       this.#releaseBlockedWrites();
     },
   };
+
+  /**
+   * Ends the readable side as net.Socket does on EOF: 'end' follows at once
+   * if nothing is buffered, otherwise once the reader has drained the data.
+   */
+  #pushEnd(): void {
+    if (this.readableEnded) return;
+    this.push(null);
+    this.read(0);
+  }
 
   /** Activity restarts the setTimeout() idle timer, as on a net.Socket. */
   #refreshTimeout(): void {
@@ -312,10 +322,7 @@ export class TLSSocket extends net.Socket {
     }
     this.emit('secure');
     this.emit('secureConnect');
-    if (this.#pendingSession) {
-      this.#pendingSession = false;
-      this.#emitSession();
-    }
+    for (; this.#pendingSessions > 0; this.#pendingSessions--) this.#emitSession();
   }
 
   #onHandshakeError(error: unknown): void {
@@ -350,7 +357,7 @@ export class TLSSocket extends net.Socket {
     if (this.listenerCount('session') === 0) return;
     if (!this.#secure) {
       // node:tls emits 'session' only after the peer is verified.
-      this.#pendingSession = true;
+      this.#pendingSessions += 1;
       return;
     }
     this.#emitSession();
