@@ -125,6 +125,7 @@ function slabRoom(): number {
   return SLAB_SIZE - slabOffset;
 }
 
+/** A positive number of seconds; `Infinity` means no timeout at all. */
 function timeoutValue(value: number | null | undefined, fallback: number, name: string): number {
   if (value == null) return fallback;
   if (typeof value !== 'number' || !(value > 0)) {
@@ -418,7 +419,9 @@ export class SSLProtocol implements ProtocolLike {
   #startHandshake(): void {
     this.#handshakeStart = this.loop.time();
     this.#setState(SSLProtocolState.DO_HANDSHAKE);
-    this.#handshakeTimeoutHandle = this.loop.callLater(this.sslHandshakeTimeout, () => this.#checkHandshakeTimeout());
+    if (Number.isFinite(this.sslHandshakeTimeout)) {
+      this.#handshakeTimeoutHandle = this.loop.callLater(this.sslHandshakeTimeout, () => this.#checkHandshakeTimeout());
+    }
     this.#doHandshake();
   }
 
@@ -537,7 +540,7 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   #armShutdownTimer(): void {
-    if (this.#shutdownTimeoutHandle !== null) return;
+    if (this.#shutdownTimeoutHandle !== null || !Number.isFinite(this.sslShutdownTimeout)) return;
     this.#shutdownTimeoutHandle = this.loop.callLater(this.sslShutdownTimeout, () => this.#checkShutdownTimeout());
   }
 

@@ -31,7 +31,8 @@ export type Password = string | Buffer | (() => string | Buffer);
 /**
  * Called on the server once the client's server name is known, before the
  * certificate is chosen. Set `sslObject.context` to switch certificates.
- * Return an alert number to refuse the handshake, or nothing to go on. The
+ * Return a number (an alert, as in Python) to refuse the handshake (OpenSSL
+ * then sends internal_error), or nothing to go on. The
  * protocol layer also accepts a promise of either (the handshake waits); the
  * Python-style doHandshake() needs an answer at once.
  */
@@ -250,7 +251,7 @@ export class SSLContext {
     this.native.setCiphersuites(list);
   }
 
-  /** The enabled ciphers as [name, protocol, bits] (plus the IANA name). */
+  /** The enabled ciphers as [name, protocol, bits]. */
   getCiphers(): CipherTuple[] {
     return this.native.getCiphers();
   }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 
 import { checkServerIdentity } from './check-server-identity';
 import { tlsDefaults } from './defaults';
-import { SecureContext, type SecureContextOptions } from './secure-context';
+import { SecureContext, checkSupportedOptions, type SecureContextOptions } from './secure-context';
 import { TLSSocket, type TLSSocketOptions } from './tls-socket';
 
 export interface ConnectionOptions extends TLSSocketOptions, Omit<net.TcpNetConnectOpts, 'port' | 'host' | 'timeout' | 'onread' | 'signal'> {
@@ -59,6 +59,7 @@ function digestPart(hash: ReturnType<typeof createHash>, value: unknown): void {
 }
 
 function sharedContext(options: SecureContextOptions): SecureContext {
+  checkSupportedOptions(options);
   const hash = createHash('sha256');
   for (const key of CONTEXT_KEYS) digestPart(hash, options[key]);
   digestPart(hash, [tlsDefaults.DEFAULT_CIPHERS, tlsDefaults.DEFAULT_MIN_VERSION, tlsDefaults.DEFAULT_MAX_VERSION, tlsDefaults.DEFAULT_ECDH_CURVE]);

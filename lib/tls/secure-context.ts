@@ -95,9 +95,7 @@ export class SecureContext {
   readonly #maxVersion: TLSVersion;
 
   constructor(options: SecureContextOptions = {}) {
-    for (const option of UNSUPPORTED_CONTEXT_OPTIONS) {
-      if (options[option] !== undefined && options[option] !== null) throw unsupported(option);
-    }
+    checkSupportedOptions(options);
     let min = options.minVersion;
     let max = options.maxVersion;
     if (options.secureProtocol !== undefined) {
@@ -205,6 +203,13 @@ export class SecureContext {
     ctx.setCiphersuites(suites.join(':'));
     if (list.length > 0) ctx.setCiphers(list.join(':'));
     else if (ctx.minimumVersion === 'TLSv1.2') ctx.minimumVersion = 'TLSv1.3';
+  }
+}
+
+/** Throws ERR_MEMTLS_UNSUPPORTED_OPTION for an option memtls does not implement. */
+export function checkSupportedOptions(options: Record<string, unknown>): void {
+  for (const option of UNSUPPORTED_CONTEXT_OPTIONS) {
+    if (options[option] !== undefined && options[option] !== null) throw unsupported(option);
   }
 }
 

@@ -196,9 +196,10 @@ export class TLSSocket extends net.Socket {
     }
   }
 
-  #handshakeTimeoutSeconds(): number | null {
-    const ms = this.#options.handshakeTimeout ?? (this.#isServer ? 120000 : undefined);
-    return ms !== undefined && ms > 0 ? ms / 1000 : null;
+  /** node:tls: servers give up after 120 s by default, clients never; 0 turns it off. */
+  #handshakeTimeoutSeconds(): number {
+    const ms = this.#options.handshakeTimeout ?? (this.#isServer ? 120000 : 0);
+    return ms > 0 ? ms / 1000 : Infinity;
   }
 
   #wantsKeylog(): boolean {
