@@ -65,7 +65,10 @@ export class SocketTransport implements LowerTransport {
     this.#extra = { socket: stream };
     if (typeof socket.remoteAddress === 'string') this.#extra.peername = [socket.remoteAddress, socket.remotePort];
     if (typeof socket.localAddress === 'string') this.#extra.sockname = [socket.localAddress, socket.localPort];
+    // From now on this transport owns reading: a stream paused by its
+    // previous owner would otherwise never deliver a byte.
     stream.on('data', this.#onData);
+    if (stream.readableFlowing === false) stream.resume();
     stream.on('end', this.#onEnd);
     stream.on('drain', this.#onDrain);
     stream.on('error', this.#onError);

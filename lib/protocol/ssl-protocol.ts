@@ -96,9 +96,11 @@ export interface SSLProtocolOptions {
   /** Seconds; default SSL_SHUTDOWN_TIMEOUT. */
   sslShutdownTimeout?: number | null;
   /**
-   * Keep delivering the peer's data after our close_notify until theirs
-   * arrives (TLS half-close, as node:tls does). asyncio's behaviour, the
-   * default, discards it.
+   * TLS half-close, as node:tls does it: the peer's data is still delivered
+   * after our close_notify until theirs arrives, and an application whose
+   * eofReceived() returns true may keep writing after the peer's close_notify
+   * until it calls close(). asyncio's behaviour, the default, discards the
+   * former and ignores the latter.
    */
   halfClose?: boolean;
 }
@@ -835,27 +837,32 @@ export class SSLProtocol implements ProtocolLike {
   #afterRead(outcome: number): void {
     if (outcome === Status.WantRead || outcome === Status.Ok) return;
     if (outcome === Status.CloseNotify || outcome === Status.ZeroReturn) {
-      this.#callEofReceived();
-      this.startShutdown();
+      const keepOpen = this.#callEofReceived();
+      // With halfClose, an application that asks to keep writing after the
+      // peer's close_notify decides when ours goes out (its close()).
+      if (!(this.halfClose && keepOpen)) this.startShutdown();
       return;
     }
     throw this.#statusError(outcome);
   }
 
-  #callEofReceived(): void {
+  /** Tells the application about EOF once; returns what it answered (keep the write side open?). */
+  #callEofReceived(): boolean {
     try {
       if (this.#appState === AppProtocolState.CON_MADE) {
         this.#appState = AppProtocolState.EOF;
-        const keepOpen = this.#appProtocol?.eofReceived?.();
-        if (keepOpen) {
+        const keepOpen = Boolean(this.#appProtocol?.eofReceived?.());
+        if (keepOpen && !this.halfClose) {
           process.emitWarning('returning true from eofReceived() has no effect when using ssl', {
             code: 'MEMTLS_EOF_RECEIVED',
           });
         }
+        return keepOpen;
       }
     } catch (error) {
       this.#fatalError(error, 'Error calling eofReceived()');
     }
+    return false;
   }
 
   // --- flow control ------------------------------------------------------------

@@ -107,7 +107,8 @@ export class TLSSocket extends net.Socket {
   servername: string | false | null = null;
   secureConnecting = true;
   server: net.Server | undefined;
-  _parent: Duplex | null = null;
+  _parent: net.Socket | null = null;
+  #parent: Duplex | null = null;
 
   readonly #options: TLSSocketOptions;
   readonly #isServer: boolean;
@@ -144,7 +145,11 @@ export class TLSSocket extends net.Socket {
 
   /** @internal Connects the TLS layer to its parent stream and starts the handshake. */
   _start(parent: Duplex): void {
-    this._parent = parent;
+    // node:tls's `_parent` is a net.Socket (Node wraps other streams); code,
+    // including net.Socket's own timer walk, follows it, so it stays null for
+    // any other Duplex.
+    this.#parent = parent;
+    this._parent = parent instanceof net.Socket ? parent : null;
     const options = this.#options;
     const alpn = alpnList(options.ALPNProtocols);
     const wantsSessions = !this.#isServer;
@@ -231,7 +236,8 @@ export class TLSSocket extends net.Socket {
     },
     eofReceived: () => {
       this.#pushEnd();
-      return undefined;
+      // allowHalfOpen: we may keep writing after the peer's close_notify.
+      return this.allowHalfOpen;
     },
     connectionLost: (exc: Error | null) => {
       this.#closed = true;
@@ -447,7 +453,7 @@ export class TLSSocket extends net.Socket {
     this.#closed = true;
     this.#releaseBlockedWrites(error ?? undefined);
     this.#transport?.abort();
-    this._parent?.destroy();
+    (this.#parent ?? this._parent)?.destroy();
     this.secureConnecting = false;
     super._destroy(error, callback);
   }
@@ -516,7 +522,7 @@ export class TLSSocket extends net.Socket {
 
   // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
   override get pending(): boolean {
-    return this._parent === null || this.connecting;
+    return (this.#parent === null && this._parent === null) || this.connecting;
   }
 
   // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
