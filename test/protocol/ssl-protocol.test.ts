@@ -310,3 +310,97 @@ describe('SSLProtocol over loopback sockets', () => {
     }
   });
 });
+
+describe('SSLProtocol: remaining asyncio scenarios', () => {
+  let server: Server | undefined;
+
+  afterEach(async () => {
+    if (server !== undefined) {
+      server.closeClients();
+      await server.waitClosed();
+      server = undefined;
+    }
+  });
+
+  it('survives fatalError(null) (T-P4)', () => {
+    const protocol = new SSLProtocol(null, new RecordingProtocol(), serverContext(), null, { serverSide: true });
+    expect(() => protocol.fatalError(null)).not.to.throw();
+  });
+
+  it('refuses TLS-only options without ssl, and ssl=true for a server (§2.13, T-U12)', async () => {
+    const factory = (): RecordingProtocol => new RecordingProtocol();
+    for (const options of [{ serverHostname: 'x' }, { sslHandshakeTimeout: 1 }, { sslShutdownTimeout: 1 }]) {
+      let caught: unknown;
+      try {
+        await createConnection(factory, { host: '127.0.0.1', port: 1, ...options });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).to.be.instanceOf(TypeError);
+      expect(String((caught as Error).message)).to.match(/only meaningful with ssl/);
+    }
+    let caught: unknown;
+    try {
+      await createServer(factory, { host: '127.0.0.1', port: 0, ssl: true as never });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).to.be.instanceOf(TypeError);
+  });
+
+  it('frees the SSLContext and protocols after a normal exchange and close (T-P16, T-S11)', async () => {
+    const { track, survivors } = await import('../helpers/leak-check');
+    server = await createServer(
+      () => {
+        const protocol = new RecordingProtocol();
+        protocol.onData = (data, self) => {
+          self.transport!.write(data);
+          self.transport!.close();
+        };
+        return protocol;
+      },
+      { host: '127.0.0.1', port: 0, ssl: serverContext() },
+    );
+    const port = server.address().port;
+    const tracked = await (async () => {
+      const context = clientContext();
+      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), {
+        host: '127.0.0.1',
+        port,
+        ssl: context,
+        serverHostname: 'localhost',
+      });
+      transport.write(Buffer.from('ping'));
+      expect(await protocol.lost.promise).to.equal(null);
+      expect(protocol.received.toString()).to.equal('ping');
+      return [track('client SSLContext', context), track('client protocol', protocol), track('client transport', transport)];
+    })();
+    expect(await survivors(tracked)).to.deep.equal([]);
+  });
+
+  it('closes an outer TLS transport carrying an inner SSLProtocol without errors (T-P7, gh-113214)', async () => {
+    const { loop, messages } = recordingLoop();
+    server = await createServer(
+      () => {
+        const protocol = new RecordingProtocol();
+        protocol.onData = (_data, self) => self.transport!.write(Buffer.from('x'));
+        return protocol;
+      },
+      { host: '127.0.0.1', port: 0, ssl: serverContext(), loop },
+    );
+    const [outer] = await createConnection(() => new RecordingProtocol(), {
+      host: '127.0.0.1',
+      port: server.address().port,
+      ssl: clientContext(),
+      serverHostname: 'localhost',
+      loop,
+    });
+    // An inner SSLProtocol installed as the outer transport's application protocol.
+    const inner = new SSLProtocol(loop, new RecordingProtocol(), clientContext(), null, { serverHostname: 'localhost' });
+    outer.setProtocol(inner);
+    inner.connectionMade(outer);
+    expect(() => outer.close()).not.to.throw();
+    await until(() => inner.state === 'UNWRAPPED', 'inner protocol closed');
+    expect(messages).to.deep.equal([]);
+  });
+});
