@@ -139,6 +139,7 @@ export interface NativeSSLObject {
   localCertificate(): Buffer | undefined;
   verifyResult(): [code: number, message: string, name: string] | undefined;
   getSession(): Buffer | undefined;
+  sessionTicket(): Buffer | undefined;
   setSession(der: Uint8Array): boolean;
   sessionReused(): boolean;
   finished(): Buffer | undefined;

@@ -266,7 +266,8 @@ Napi::Value SSLContext::JS_loadCaData(const Napi::CallbackInfo& info) {
   int added = 0;
   if (pem) {
     BioPointer bio(BIO_new_mem_buf(data, static_cast<int>(length)));
-    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    // _AUX also reads "BEGIN TRUSTED CERTIFICATE" blocks.
+    while (X509* cert = PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr)) {
       X509_STORE_add_cert(store, cert);  // a duplicate is not an error
       X509_free(cert);
       ++added;

@@ -77,6 +77,7 @@ Napi::Function SSLObject::Init(Napi::Env env) {
           InstanceMethod<&SSLObject::JS_localCertificate>("localCertificate"),
           InstanceMethod<&SSLObject::JS_verifyResult>("verifyResult"),
           InstanceMethod<&SSLObject::JS_getSession>("getSession"),
+          InstanceMethod<&SSLObject::JS_sessionTicket>("sessionTicket"),
           InstanceMethod<&SSLObject::JS_setSession>("setSession"),
           InstanceMethod<&SSLObject::JS_sessionReused>("sessionReused"),
           InstanceMethod<&SSLObject::JS_finished>("finished"),
@@ -666,6 +667,19 @@ Napi::Value SSLObject::JS_getSession(const Napi::CallbackInfo& info) {
   }
   SSL_SESSION_free(session);
   return result;
+}
+
+// sessionTicket() -> the ticket inside the current session (client side), or undefined.
+Napi::Value SSLObject::JS_sessionTicket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  SSL_SESSION* session = SSL_get_session(ssl_);  // borrowed
+  if (session == nullptr || !SSL_SESSION_has_ticket(session)) return env.Undefined();
+  const unsigned char* ticket = nullptr;
+  size_t length = 0;
+  SSL_SESSION_get0_ticket(session, &ticket, &length);
+  if (ticket == nullptr || length == 0) return env.Undefined();
+  return Napi::Buffer<uint8_t>::Copy(env, ticket, length);
 }
 
 // setSession(der) -> true if OpenSSL accepted the session for resumption.

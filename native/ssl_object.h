@@ -84,6 +84,7 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   Napi::Value JS_localCertificate(const Napi::CallbackInfo& info);
   Napi::Value JS_verifyResult(const Napi::CallbackInfo& info);
   Napi::Value JS_getSession(const Napi::CallbackInfo& info);
+  Napi::Value JS_sessionTicket(const Napi::CallbackInfo& info);
   Napi::Value JS_setSession(const Napi::CallbackInfo& info);
   Napi::Value JS_sessionReused(const Napi::CallbackInfo& info);
   Napi::Value JS_finished(const Napi::CallbackInfo& info);

@@ -29,6 +29,7 @@ function labels(host: string): string[] {
 
 /** Normal form of an IP address, so '::1' and '0:0::1' compare equal. */
 function canonicalIp(address: string): string {
+  if (isIP(address) === 0) return ''; // not an address (e.g. a range): matches nothing
   if (isIP(address) === 6) {
     try {
       return new URL(`http://[${address}]/`).hostname.slice(1, -1);

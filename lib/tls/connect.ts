@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { checkServerIdentity } from './check-server-identity';
 import { tlsDefaults } from './defaults';
 import { SecureContext, checkSupportedOptions, type SecureContextOptions } from './secure-context';
-import { TLSSocket, type TLSSocketOptions } from './tls-socket';
+import { TLSSocket, isUnconnected, type TLSSocketOptions } from './tls-socket';
 
 export interface ConnectionOptions extends TLSSocketOptions, Omit<net.TcpNetConnectOpts, 'port' | 'host' | 'timeout' | 'onread' | 'signal'> {
   host?: string;
@@ -121,8 +121,9 @@ export function connect(...args: unknown[]): TLSSocket {
   if (options.timeout !== undefined) socket.setTimeout(options.timeout);
 
   if (options.socket !== undefined) {
-    const parent = options.socket as net.Socket;
-    if (parent.connecting) parent.once('connect', () => socket._start(parent));
+    const parent = options.socket;
+    if (parent instanceof net.Socket) socket._parent = parent;
+    if (isUnconnected(parent)) parent.once('connect', () => socket._start(parent));
     else socket._start(parent);
     return socket;
   }

@@ -112,9 +112,15 @@ export class SecureContext {
     for (const version of [this.#minVersion, this.#maxVersion]) {
       if (!(version in TLS_VERSION_NUMBERS)) throw invalidVersion(version);
     }
+    if (options.ciphers !== undefined && options.ciphers !== null && typeof options.ciphers !== 'string') {
+      throw Object.assign(new TypeError(`The "options.ciphers" property must be of type string. Received ${typeof options.ciphers}`), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
     this.options = {
       ...options,
-      ciphers: options.ciphers ?? tlsDefaults.DEFAULT_CIPHERS,
+      // '' means the defaults, as in node:tls.
+      ciphers: options.ciphers || tlsDefaults.DEFAULT_CIPHERS,
       ecdhCurve: options.ecdhCurve ?? tlsDefaults.DEFAULT_ECDH_CURVE,
     };
     // Build one context now so bad keys, certificates or ciphers fail here,
@@ -197,12 +203,14 @@ export class SecureContext {
     const names = ciphers.split(':').filter((name) => name.length > 0);
     const suites = names.filter((name) => name.startsWith('TLS_'));
     const list = names.filter((name) => !name.startsWith('TLS_'));
-    if (suites.length === 0 && list.length === 0) {
+    // A list without TLS_* names leaves the TLS 1.3 suites at their defaults;
+    // one with only TLS_* names means TLS 1.3 only (Node 20's rules).
+    if (names.length === 0) {
       throw Object.assign(new TypeError(`The property 'options.ciphers' is invalid. Received '${ciphers}'`), { code: 'ERR_INVALID_ARG_VALUE' });
     }
-    ctx.setCiphersuites(suites.join(':'));
+    if (suites.length > 0) ctx.setCiphersuites(suites.join(':'));
     if (list.length > 0) ctx.setCiphers(list.join(':'));
-    else if (ctx.minimumVersion === 'TLSv1.2') ctx.minimumVersion = 'TLSv1.3';
+    else if (suites.length > 0 && ctx.minimumVersion === 'TLSv1.2') ctx.minimumVersion = 'TLSv1.3';
   }
 }
 

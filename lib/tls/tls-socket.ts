@@ -94,6 +94,15 @@ export function alpnList(value: TLSSocketOptions['ALPNProtocols']): string[] | n
   return list;
 }
 
+/** A net.Socket still connecting, or not yet asked to connect: TLS must wait for 'connect'. */
+export function isUnconnected(stream: Duplex): boolean {
+  return stream instanceof net.Socket && !stream.destroyed && (stream.connecting || stream.pending);
+}
+
+function typeError(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
 function nodeError(message: string, code: string, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(message), { code, ...extra });
 }
@@ -118,6 +127,9 @@ export class TLSSocket extends net.Socket {
   #pendingWrites: Array<{ chunks: Uint8Array[]; callback: (error?: Error | null) => void }> = [];
   #blockedCallbacks: Array<(error?: Error | null) => void> = [];
   #writePaused = false;
+  #batch: Uint8Array[] = [];
+  #batchCallbacks: Array<(error?: Error | null) => void> = [];
+  #flushScheduled = false;
   #readPaused = false;
   #secure = false;
   #pendingSessions = 0;
@@ -145,6 +157,7 @@ export class TLSSocket extends net.Socket {
 
   /** @internal Connects the TLS layer to its parent stream and starts the handshake. */
   _start(parent: Duplex): void {
+    if (this.destroyed) return;
     // node:tls's `_parent` is a net.Socket (Node wraps other streams); code,
     // including net.Socket's own timer walk, follows it, so it stays null for
     // any other Duplex.
@@ -160,7 +173,13 @@ export class TLSSocket extends net.Socket {
       keylog: this.#wantsKeylog(),
       sessions: wantsSessions,
     };
-    const context = this.#secureContext.sslContext(this.#isServer ? 'server' : 'client', this.#variant);
+    let context: SSLContext;
+    try {
+      context = this.#secureContext.sslContext(this.#isServer ? 'server' : 'client', this.#variant);
+    } catch (error) {
+      process.nextTick(() => this.destroy(error as Error));
+      return;
+    }
     this.#prepareContext(context, wantsSessions);
     const servername = this.#isServer ? null : (options.servername ?? null);
     const waiter = new Waiter();
@@ -181,8 +200,12 @@ export class TLSSocket extends net.Socket {
     socketOf.set(sslProtocol.sslObject, this);
     if (options.session !== undefined && !this.#isServer) this.setSession(options.session);
     const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false });
+    // Success arrives through connectionMade; the waiter reports failures, and
+    // a close before the handshake finished (it resolves without a handshake).
     waiter.promise.then(
-      () => this.#onSecure(),
+      () => {
+        if (!this.#secure && !this.destroyed) this.#onHandshakeError(new ConnectionResetError());
+      },
       (error: unknown) => this.#onHandshakeError(error),
     );
     sslProtocol.connectionMade(transport);
@@ -193,12 +216,10 @@ export class TLSSocket extends net.Socket {
   }
 
   #attach(socket: Duplex): void {
-    const parent = socket as net.Socket;
-    if (parent.connecting) {
-      parent.once('connect', () => this._start(parent));
-    } else {
-      this._start(parent);
-    }
+    this.#parent = socket;
+    if (socket instanceof net.Socket) this._parent = socket;
+    if (isUnconnected(socket)) socket.once('connect', () => this._start(socket));
+    else this._start(socket);
   }
 
   /** node:tls: servers give up after 120 s by default, clients never; 0 turns it off. */
@@ -225,7 +246,9 @@ export class TLSSocket extends net.Socket {
   // --- the application protocol of the SSLProtocol -----------------------------
 
   readonly #appProtocol: ProtocolLike = {
-    connectionMade: () => undefined,
+    // Called synchronously when the handshake completes, before any data or
+    // EOF that came with it is delivered.
+    connectionMade: () => this.#onSecure(),
     dataReceived: (data: Buffer) => {
       this.#bytesRead += data.length;
       this.#refreshTimeout();
@@ -236,8 +259,10 @@ export class TLSSocket extends net.Socket {
     },
     eofReceived: () => {
       this.#pushEnd();
-      // allowHalfOpen: we may keep writing after the peer's close_notify.
-      return this.allowHalfOpen;
+      // Keep the write side open: as on any net.Socket, the stream itself
+      // calls end() after 'end' unless allowHalfOpen, and end() runs only
+      // after the writes already made, so none is lost.
+      return true;
     },
     connectionLost: (exc: Error | null) => {
       this.#closed = true;
@@ -289,9 +314,8 @@ export class TLSSocket extends net.Socket {
 
   #onSecure(): void {
     const sslObject = this.#sslProtocol?.sslObject;
-    if (sslObject === undefined || this.destroyed) return;
+    if (sslObject === undefined || this.destroyed || !sslObject.engine.isHandshakeDone()) return;
     this.#secure = true;
-    this.secureConnecting = false;
     this.alpnProtocol = sslObject.selectedAlpnProtocol() ?? false;
     this.servername = this.#isServer ? (sslObject.getServername() ?? false) : (this.#options.servername ?? false);
     const result = sslObject.verifyResult();
@@ -305,10 +329,13 @@ export class TLSSocket extends net.Socket {
         }
         this.authorized = this.authorizationError === null && hasCert;
         if (!this.authorized && this.#options.rejectUnauthorized !== false) {
-          this.destroy(nodeError(result?.message ?? 'peer did not return a certificate', this.authorizationError ?? 'ERR_TLS_CERT'));
+          // As node:tls: the unverified client is dropped before 'secureConnection',
+          // which the server reports as 'tlsClientError' ECONNRESET.
+          this.destroy(nodeError('socket hang up', 'ECONNRESET'));
           return;
         }
       }
+      this.secureConnecting = false;
       this.emit('secure');
       return;
     }
@@ -327,6 +354,7 @@ export class TLSSocket extends net.Socket {
       this.destroy(this.#verifyError);
       return;
     }
+    this.secureConnecting = false;
     this.emit('secure');
     this.emit('secureConnect');
     for (; this.#pendingSessions > 0; this.#pendingSessions--) this.#emitSession();
@@ -380,6 +408,10 @@ export class TLSSocket extends net.Socket {
           reject(err);
           return;
         }
+        if (secureContext != null && !(secureContext instanceof SecureContext)) {
+          reject(nodeError('Invalid SNI context', 'ERR_TLS_INVALID_CONTEXT'));
+          return;
+        }
         try {
           if (secureContext != null) sslObject.context = secureContext.sslContext('server', this.#variant);
           resolve();
@@ -416,9 +448,14 @@ export class TLSSocket extends net.Socket {
     );
   }
 
+  /**
+   * Writes complete on the next tick, as node:tls's do: until then the
+   * stream buffers further writes (they count in bufferSize) and hands them
+   * over as one _writev batch, which the protocol layer coalesces into full
+   * records.
+   */
   #writeChunks(chunks: Uint8Array[], callback: (error?: Error | null) => void): void {
-    const transport = this.#transport;
-    if (transport === null) {
+    if (this.#transport === null) {
       if (this.#closed) {
         callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
         return;
@@ -426,20 +463,40 @@ export class TLSSocket extends net.Socket {
       this.#pendingWrites.push({ chunks, callback });
       return;
     }
+    this.#batch.push(...chunks);
+    this.#batchCallbacks.push(callback);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flushBatch);
+    }
+  }
+
+  readonly #flushBatch = (): void => {
+    this.#flushScheduled = false;
+    const chunks = this.#batch;
+    const callbacks = this.#batchCallbacks;
+    this.#batch = [];
+    this.#batchCallbacks = [];
+    const transport = this.#transport;
+    if (transport === null || this.destroyed) {
+      for (const callback of callbacks) callback(nodeError('Canceled because of SSL destruction', 'ECANCELED'));
+      return;
+    }
     for (const chunk of chunks) this.#bytesWritten += chunk.length;
     transport.writelines(chunks);
     this.#refreshTimeout();
-    if (this.#writePaused) this.#blockedCallbacks.push(callback);
-    else callback();
-  }
+    if (this.#writePaused) this.#blockedCallbacks.push(...callbacks);
+    else for (const callback of callbacks) callback();
+  };
 
   override _final(callback: (error?: Error | null) => void): void {
     const transport = this.#transport;
-    if (transport === null) {
-      if (this.#closed) {
+    if (transport === null || !this.#secure) {
+      if (this.#closed || this.destroyed) {
         callback();
         return;
       }
+      // end() during the handshake: close_notify follows the handshake, as in Node.
       this.once('secure', () => this._final(callback));
       return;
     }
@@ -454,7 +511,8 @@ export class TLSSocket extends net.Socket {
     this.#releaseBlockedWrites(error ?? undefined);
     this.#transport?.abort();
     (this.#parent ?? this._parent)?.destroy();
-    this.secureConnecting = false;
+    // secureConnecting stays as it was: the server tells a failure before the
+    // handshake ('tlsClientError') from one after by it, when 'error' comes.
     super._destroy(error, callback);
   }
 
@@ -608,6 +666,14 @@ export class TLSSocket extends net.Socket {
   }
 
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
+    if (typeof length !== 'number') throw typeError('The "length" argument must be of type number');
+    if (!Number.isInteger(length) || length < 1 || length > 2 ** 31 - 1) {
+      throw Object.assign(new RangeError(`The value of "length" is out of range. Received ${length}`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    if (typeof label !== 'string') throw typeError('The "label" argument must be of type string');
+    if (context !== undefined && !ArrayBuffer.isView(context)) {
+      throw typeError('The "context" argument must be an instance of Buffer, TypedArray, or DataView');
+    }
     const ssl = this.#sslObject();
     if (ssl === null || !this.#secure) {
       throw nodeError('TLS socket connection must be securely established', 'ERR_TLS_INVALID_STATE');
@@ -630,8 +696,9 @@ export class TLSSocket extends net.Socket {
     this.#options.servername = name;
   }
 
+  /** The session ticket the server gave this client, if any. */
   getTLSTicket(): Buffer | undefined {
-    return this.getSession();
+    return this.#sslObject()?.engine.sessionTicket() ?? undefined;
   }
 
   disableRenegotiation(): void {
