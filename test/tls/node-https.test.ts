@@ -13,8 +13,8 @@ import * as net from 'node:net';
 
 import * as tls from '../../lib/tls';
 import { readCert } from '../helpers/certs';
+import { HOST, listen, atCleanup } from '../helpers/node-tls';
 
-const HOST = '127.0.0.1';
 const ca = readCert('ca.pem');
 const ec = { key: readCert('server-ec.key'), cert: readCert('server-ec.pem') };
 
@@ -47,42 +47,9 @@ class MemtlsAgent extends https.Agent {
   }
 }
 
-let cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const cleanup of pending) {
-    try {
-      await cleanup();
-    } catch {
-      // A failing destroy() is reported by the test that made the stream.
-    }
-  }
-});
-
-/** Listens on 127.0.0.1:0; the server and every accepted socket go at cleanup. */
-async function listen(server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
-}
-
 function agent(options: https.AgentOptions = {}): MemtlsAgent {
   const made = new MemtlsAgent(options);
-  cleanups.push(() => made.destroy());
+  atCleanup(() => made.destroy());
   return made;
 }
 

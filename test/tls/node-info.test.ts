@@ -9,52 +9,10 @@ import * as net from 'node:net';
 
 import * as tls from '../../lib/tls';
 import { readCert } from '../helpers/certs';
+import { HOST, listen, track } from '../helpers/node-tls';
 
-const HOST = '127.0.0.1';
 const ec = { key: readCert('server-ec.key'), cert: readCert('server-ec.pem') };
 const rsa = { key: readCert('server-rsa.key'), cert: readCert('server-rsa.pem') };
-
-let cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const cleanup of pending) {
-    try {
-      await cleanup();
-    } catch {
-      // A failing destroy() is reported by the test that made the stream.
-    }
-  }
-});
-
-/** Listens on 127.0.0.1:0; the server and every accepted socket go at cleanup. */
-async function listen(server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
-}
-
-/** Destroys `stream` at cleanup (an error it reports then is not the test's concern). */
-function track<T extends { destroy(): unknown; on(event: 'error', listener: () => void): unknown }>(stream: T): T {
-  cleanups.push(() => {
-    stream.on('error', () => undefined);
-    stream.destroy();
-  });
-  return stream;
-}
 
 async function secureClient(port: number, options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
   const client = track(tls.connect({ port, host: HOST, rejectUnauthorized: false, ...options }));

@@ -10,8 +10,8 @@ import * as net from 'node:net';
 
 import * as tls from '../../lib/tls';
 import { readCert } from '../helpers/certs';
+import { HOST, listen, track } from '../helpers/node-tls';
 
-const HOST = '127.0.0.1';
 const ca = readCert('ca.pem');
 const ec = { key: readCert('server-ec.key'), cert: readCert('server-ec.pem') };
 const alt = { key: readCert('alt.key'), cert: readCert('alt.pem') };
@@ -22,48 +22,6 @@ const trusted = [ca, selfSigned.cert];
 // Every certificate served here has an EC key: the context switch must not
 // depend on the key type (node:tls keeps the default context's certificate
 // in play when the SNI context's key is of another type).
-
-let cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const cleanup of pending) {
-    try {
-      await cleanup();
-    } catch {
-      // A failing destroy() is reported by the test that made the stream.
-    }
-  }
-});
-
-/** Listens on 127.0.0.1:0; the server and every accepted socket go at cleanup. */
-async function listen(server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
-}
-
-/** Destroys `stream` at cleanup (an error it reports then is not the test's concern). */
-function track<T extends { destroy(): unknown; on(event: 'error', listener: () => void): unknown }>(stream: T): T {
-  cleanups.push(() => {
-    stream.on('error', () => undefined);
-    stream.destroy();
-  });
-  return stream;
-}
 
 /** Which of the test certificates a client was served: "subject CN by issuer CN". */
 function served(socket: tls.TLSSocket): string {

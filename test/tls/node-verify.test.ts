@@ -10,56 +10,14 @@ import * as net from 'node:net';
 
 import * as tls from '../../lib/tls';
 import { readCert } from '../helpers/certs';
+import { HOST, listen, track } from '../helpers/node-tls';
 
-const HOST = '127.0.0.1';
 const ca = readCert('ca.pem');
 const otherCa = readCert('other-ca.pem');
 const server = { key: readCert('server-ec.key'), cert: readCert('server-ec.pem') };
 /** server-ec's certificate followed by the CA that issued it. */
 const serverWithCa = { key: readCert('server-ec.key'), cert: readCert('server-ec-chain.pem') };
 const client = { key: readCert('client.key'), cert: readCert('client.pem') };
-
-let cleanups: Array<() => unknown> = [];
-
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const cleanup of pending) {
-    try {
-      await cleanup();
-    } catch {
-      // A failing destroy() is reported by the test that made the stream.
-    }
-  }
-});
-
-/** Listens on 127.0.0.1:0; the server and every accepted socket go at cleanup. */
-async function listen(srv: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  srv.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  srv.listen(0, HOST);
-  await once(srv, 'listening');
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        srv.close(() => resolve());
-      }),
-  );
-  return (srv.address() as net.AddressInfo).port;
-}
-
-/** Destroys `stream` at cleanup (an error it reports then is not the test's concern). */
-function track<T extends { destroy(): unknown; on(event: 'error', listener: () => void): unknown }>(stream: T): T {
-  cleanups.push(() => {
-    stream.on('error', () => undefined);
-    stream.destroy();
-  });
-  return stream;
-}
 
 type CodedError = Error & { code?: string };
 
