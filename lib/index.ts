@@ -8,7 +8,16 @@ import { native, type NativeMemoryBIO } from './native';
 export * from './ssl/constants';
 export * from './ssl/errors';
 export { SSLContext, createDefaultContext } from './ssl/ssl-context';
-export type { SNICallback, KeylogCallback, NewSessionCallback, VerifyLocations, WrapBioOptions, PemOrPath, Password } from './ssl/ssl-context';
+export type {
+  SNICallback,
+  KeylogCallback,
+  NewSessionCallback,
+  ServerSession,
+  ClientHelloInfo,
+  ClientHelloResult,
+  ClientHelloCallback,
+  OCSPCallback,
+  VerifyLocations, WrapBioOptions, PemOrPath, Password } from './ssl/ssl-context';
 export { SSLObject } from './ssl/ssl-object';
 export { SSLSession } from './ssl/session';
 export type { PeerCertificate, DetailedPeerCertificate } from './ssl/certificate';

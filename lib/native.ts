@@ -15,10 +15,12 @@ export const enum Status {
   ZeroReturn = 4,
   /** Fatal; the error is fetched with takeError(). */
   Error = 5,
-  /** A server handshake paused for the SNI callback. */
+  /** A server handshake paused in the certificate callback (SNI, OCSP); resume with sniDone(). */
   WantSni = 6,
   /** The SSLObject was closed. */
   Closed = 7,
+  /** A server handshake paused once the ClientHello was parsed; resume with clientHelloDone(). */
+  WantClientHello = 8,
 }
 
 /** Flags that may accompany any status (high bits). */
@@ -34,7 +36,7 @@ export const enum Slot {
   Bytes = 0,
   OutBytes = 1,
   Pending = 2,
-  /** How many new sessions came with StatusFlag.Session. */
+  /** How many new sessions came with StatusFlag.Session (server: takeSessions() has them). */
   Sessions = 3,
 }
 
@@ -85,6 +87,11 @@ export interface NativeSSLContext {
   setAlpnProtocols(wire: Uint8Array): void;
   setSniHook(on: boolean): void;
   setKeylog(on: boolean): void;
+  setOcspHook(on: boolean): void;
+  setClientHelloHook(on: boolean): void;
+  setExternalSessionCache(on: boolean): void;
+  setOptions(bits: number): void;
+  getIssuer(): Buffer | undefined;
   setNumTickets(n: number): void;
   getNumTickets(): number;
   setSessionCallback(on: boolean): void;
@@ -104,6 +111,15 @@ export interface SessionDescription {
   ticketLifetimeHint: number;
   resumable: boolean;
   protocol: number;
+}
+
+/** What a client offered, as seen at the ClientHello pause. */
+export interface NativeClientHello {
+  sessionId: Buffer;
+  hasTicket: boolean;
+  servername?: string;
+  /** The ALPN list in wire format, when the client sent the extension. */
+  alpn?: Buffer;
 }
 
 export interface EphemeralKeyInfo {
@@ -149,6 +165,13 @@ export interface NativeSSLObject {
   setMaxSendFragment(size: number): boolean;
   setContext(context: NativeSSLContext): void;
   sniDone(accept: boolean): void;
+  clientHello(): NativeClientHello | undefined;
+  clientHelloDone(accept: boolean, alpn?: Uint8Array | null, session?: Uint8Array): void;
+  requestOcsp(): void;
+  ocspRequested(): boolean;
+  ocspResponse(): Buffer | undefined;
+  setOcspResponse(response: Uint8Array | null): void;
+  takeSessions(): Array<[id: Buffer, der: Buffer]>;
   close(): void;
   isClosed(): boolean;
 }

@@ -26,10 +26,12 @@ enum Status : int {
   kStatusError = 5,        // fatal; details from takeError()
   kStatusWantSni = 6,      // server paused on the SNI hook; resolve with sniDone()
   kStatusClosed = 7,       // the SSLObject was closed from JS
+  kStatusWantClientHello = 8,  // server paused on the ClientHello hook; clientHelloDone()
 
   kFlagHandshakeDone = 1 << 8,  // the handshake completed during this call
   kFlagKeylog = 1 << 9,         // keylog lines are queued (takeKeylog)
-  kFlagSession = 1 << 10,       // a new session (ticket) arrived (client side)
+  kFlagSession = 1 << 10,       // a new session: a ticket arrived (client), or one was
+                                // created (server, details from takeSessions())
 };
 
 // Indexes into the shared Int32Array through which calls return lengths.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 
+#include "der.h"
 #include "errors.h"
 #include "ssl_object.h"
 
@@ -70,13 +71,41 @@ int PassphraseCallback(char* buf, int size, int rwflag, void* userdata) {
 
 int VersionFromNumber(double value) { return static_cast<int>(value); }
 
-// Client side: a new session (a TLS 1.3 ticket arriving after the handshake,
-// or the TLS 1.2 session at its end) is noted on the SSLObject, which reports
-// kFlagSession; JS reads it when it wants. Returns 0: we keep no reference.
+// A new session is noted on the SSLObject, which reports kFlagSession. On a
+// client (a TLS 1.3 ticket arriving after the handshake, or the TLS 1.2
+// session at its end) JS reads the session when it wants; on a server the
+// SSLObject keeps its id and DER for an external cache. Returns 0: we keep no
+// reference.
 int NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
   SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
-  if (object != nullptr) object->NoteNewSession();
+  if (object != nullptr) object->NoteNewSession(session);
   return 0;
+}
+
+// Server with an external cache: OpenSSL asks for the session the client
+// offered. The answer is whatever JS loaded at the ClientHello pause (OpenSSL
+// checks it: version, session id context, expiry). *copy = 0: the reference
+// we held moves to OpenSSL.
+SSL_SESSION* GetSessionCallback(SSL* ssl, const unsigned char* id, int id_length, int* copy) {
+  *copy = 0;
+  SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
+  return object == nullptr ? nullptr : object->TakeLoadedSession();
+}
+
+// Server: installed on every server context (OpenSSL asks the context in use,
+// which an SNI switch may have changed). Staples the response JS gave, if any.
+int OcspStatusCallback(SSL* ssl, void* arg) {
+  if (!SSL_is_server(ssl)) return 1;
+  SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
+  return object == nullptr ? SSL_TLSEXT_ERR_NOACK : object->StapleOcspResponse();
+}
+
+// Server, when the context has an ALPN callback or an external session cache:
+// pauses the handshake once the ClientHello is parsed, so JS can choose.
+int ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
+  SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
+  if (object == nullptr) return SSL_CLIENT_HELLO_SUCCESS;
+  return object->ClientHelloHook(alert);
 }
 
 void KeylogCallback(const SSL* ssl, const char* line) {
@@ -84,18 +113,19 @@ void KeylogCallback(const SSL* ssl, const char* line) {
   if (object != nullptr) object->QueueKeylog(line);
 }
 
-// Server side, installed when an SNI callback is set: pauses the handshake once
-// the ClientHello (and so the server name) is known, so JS can choose the
-// context outside of any OpenSSL callback.
 // With deferred verification the chain is still verified (the result is kept
 // for SSL_get_verify_result) but the handshake goes on; the caller decides.
 int AcceptAndRecordVerify(int preverify_ok, X509_STORE_CTX* store) { return 1; }
 
-int SniCertCallback(SSL* ssl, void* arg) {
+// Server side, installed when an SNI callback or an OCSP callback is set:
+// pauses the handshake once the ClientHello (and so the server name and the
+// status request) is known, so JS can choose the context and the OCSP response
+// outside of any OpenSSL callback.
+int CertCallback(SSL* ssl, void* arg) {
   if (!SSL_is_server(ssl)) return 1;
   SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
   if (object == nullptr) return 1;
-  return object->SniCertHook();
+  return object->CertHook();
 }
 
 }  // namespace
@@ -119,6 +149,11 @@ Napi::Function SSLContext::Init(Napi::Env env) {
           InstanceMethod<&SSLContext::JS_setAlpnProtocols>("setAlpnProtocols"),
           InstanceMethod<&SSLContext::JS_setSniHook>("setSniHook"),
           InstanceMethod<&SSLContext::JS_setKeylog>("setKeylog"),
+          InstanceMethod<&SSLContext::JS_setOcspHook>("setOcspHook"),
+          InstanceMethod<&SSLContext::JS_setClientHelloHook>("setClientHelloHook"),
+          InstanceMethod<&SSLContext::JS_setExternalSessionCache>("setExternalSessionCache"),
+          InstanceMethod<&SSLContext::JS_setOptions>("setOptions"),
+          InstanceMethod<&SSLContext::JS_getIssuer>("getIssuer"),
           InstanceMethod<&SSLContext::JS_setNumTickets>("setNumTickets"),
           InstanceMethod<&SSLContext::JS_getNumTickets>("getNumTickets"),
           InstanceMethod<&SSLContext::JS_setSessionCallback>("setSessionCallback"),
@@ -168,6 +203,7 @@ SSLContext::SSLContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLCon
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   if (server_) {
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_tlsext_status_cb(ctx_, OcspStatusCallback);
     if (RAND_bytes(ticket_keys_, sizeof(ticket_keys_)) == 1) {
       SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_, TicketKeyCallback);
       own_ticket_keys_ = true;
@@ -386,6 +422,12 @@ Napi::Value SSLContext::JS_getCiphers(const Napi::CallbackInfo& info) {
 
 int SSLContext::AlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                            const unsigned char* in, unsigned int inlen, void* arg) {
+  // A choice made by JS for this connection (ALPN callback) comes first.
+  SSLObject* object = static_cast<SSLObject*>(SSL_get_app_data(ssl));
+  if (object != nullptr) {
+    const int chosen = object->SelectAlpn(out, outlen, in, inlen);
+    if (chosen >= 0) return chosen;
+  }
   SSLContext* self = static_cast<SSLContext*>(arg);
   if (self == nullptr || self->alpn_wire_.empty()) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* selected = nullptr;
@@ -416,9 +458,97 @@ Napi::Value SSLContext::JS_setAlpnProtocols(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+void SSLContext::UpdateCertCallback() {
+  SSL_CTX_set_cert_cb(ctx_, sni_hook_ || ocsp_hook_ ? CertCallback : nullptr, nullptr);
+}
+
+void SSLContext::UpdateSessionCacheMode() {
+  long mode = SSL_SESS_CACHE_SERVER;
+  if (!server_) mode = session_callback_ ? SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL
+                                         : SSL_SESS_CACHE_CLIENT;
+  // node:tls has no internal server cache: with an external one, only it counts.
+  if (server_ && external_cache_) mode |= SSL_SESS_CACHE_NO_INTERNAL;
+  SSL_CTX_set_session_cache_mode(ctx_, mode);
+}
+
 Napi::Value SSLContext::JS_setSniHook(const Napi::CallbackInfo& info) {
-  SSL_CTX_set_cert_cb(ctx_, info[0].ToBoolean().Value() ? SniCertCallback : nullptr, nullptr);
+  sni_hook_ = info[0].ToBoolean().Value();
+  UpdateCertCallback();
   return info.Env().Undefined();
+}
+
+// setOcspHook(on): server: pause in the certificate callback when the client
+// asks for OCSP stapling, so JS can give the response.
+Napi::Value SSLContext::JS_setOcspHook(const Napi::CallbackInfo& info) {
+  ocsp_hook_ = server_ && info[0].ToBoolean().Value();
+  UpdateCertCallback();
+  return info.Env().Undefined();
+}
+
+// setClientHelloHook(on): server: pause once the ClientHello is parsed (ALPN
+// callback, external session cache). The ALPN select callback is installed
+// too, so a choice made by JS is applied even without a protocol list.
+Napi::Value SSLContext::JS_setClientHelloHook(const Napi::CallbackInfo& info) {
+  const bool on = server_ && info[0].ToBoolean().Value();
+  SSL_CTX_set_client_hello_cb(ctx_, on ? ClientHelloCallback : nullptr, nullptr);
+  if (on) SSL_CTX_set_alpn_select_cb(ctx_, AlpnSelect, this);
+  return info.Env().Undefined();
+}
+
+// setExternalSessionCache(on): server: sessions are stored by the application
+// (reported through the new-session callback) and looked up through what JS
+// loads at the ClientHello pause; OpenSSL's own cache is off.
+Napi::Value SSLContext::JS_setExternalSessionCache(const Napi::CallbackInfo& info) {
+  if (!server_) return info.Env().Undefined();
+  external_cache_ = info[0].ToBoolean().Value();
+  SSL_CTX_sess_set_get_cb(ctx_, external_cache_ ? GetSessionCallback : nullptr);
+  UpdateSessionCacheMode();
+  return info.Env().Undefined();
+}
+
+// setOptions(bits): adds SSL_OP_* bits (node:tls's secureOptions).
+Napi::Value SSLContext::JS_setOptions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double value = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(value >= 0) || value > 9007199254740991.0) {
+    Napi::TypeError::New(env, "options must be a non-negative integer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  SSL_CTX_set_options(ctx_, static_cast<uint64_t>(value));
+  return env.Undefined();
+}
+
+// getIssuer() -> DER of the issuer of this context's certificate: from the
+// chain loaded with it, else from the trust store; undefined if not found.
+Napi::Value SSLContext::JS_getIssuer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  X509* leaf = SSL_CTX_get0_certificate(ctx_);
+  if (leaf == nullptr) return env.Undefined();
+  ClearErrorOnReturn clear;
+  X509* issuer = nullptr;
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx_, &chain) == 1 && chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+      X509* candidate = sk_X509_value(chain, i);
+      if (X509_check_issued(candidate, leaf) == X509_V_OK) {
+        X509_up_ref(candidate);
+        issuer = candidate;
+        break;
+      }
+    }
+  }
+  if (issuer == nullptr) {
+    X509_STORE_CTX* store_ctx = X509_STORE_CTX_new();
+    if (store_ctx != nullptr &&
+        X509_STORE_CTX_init(store_ctx, SSL_CTX_get_cert_store(ctx_), leaf, nullptr) == 1) {
+      if (X509_STORE_CTX_get1_issuer(&issuer, store_ctx, leaf) != 1) issuer = nullptr;
+    }
+    X509_STORE_CTX_free(store_ctx);
+  }
+  if (issuer == nullptr) return env.Undefined();
+  Napi::Value der = DerOf(env, issuer);
+  X509_free(issuer);
+  return der;
 }
 
 Napi::Value SSLContext::JS_setKeylog(const Napi::CallbackInfo& info) {
@@ -436,13 +566,9 @@ Napi::Value SSLContext::JS_getNumTickets(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SSLContext::JS_setSessionCallback(const Napi::CallbackInfo& info) {
-  if (info[0].ToBoolean().Value()) {
-    SSL_CTX_set_session_cache_mode(
-        ctx_, server_ ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
-    SSL_CTX_sess_set_new_cb(ctx_, NewSessionCallback);
-  } else {
-    SSL_CTX_sess_set_new_cb(ctx_, nullptr);
-  }
+  session_callback_ = info[0].ToBoolean().Value();
+  if (session_callback_) UpdateSessionCacheMode();
+  SSL_CTX_sess_set_new_cb(ctx_, session_callback_ ? NewSessionCallback : nullptr);
   return info.Env().Undefined();
 }
 
@@ -528,12 +654,7 @@ Napi::Value SSLContext::JS_getCertificate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   X509* cert = SSL_CTX_get0_certificate(ctx_);
   if (cert == nullptr) return env.Undefined();
-  const int length = i2d_X509(cert, nullptr);
-  if (length <= 0) return env.Undefined();
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
-  unsigned char* p = out.Data();
-  i2d_X509(cert, &p);
-  return out;
+  return DerOf(env, cert);
 }
 
 }  // namespace memtls

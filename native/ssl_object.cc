@@ -9,6 +9,7 @@
 
 #include "addon.h"
 #include "bytes.h"
+#include "der.h"
 #include "memory_bio.h"
 #include "ssl_context.h"
 
@@ -23,15 +24,6 @@ constexpr size_t kRecordOverhead = 256;
 // A BIO that grew past this during a burst is swapped for a fresh one once
 // empty, so an idle connection does not keep its peak buffer forever.
 constexpr size_t kDefaultShrinkThreshold = 32 * 1024;
-
-Napi::Value DerOf(Napi::Env env, X509* cert) {
-  const int length = i2d_X509(cert, nullptr);
-  if (length <= 0) return env.Undefined();
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
-  unsigned char* p = out.Data();
-  i2d_X509(cert, &p);
-  return out;
-}
 
 Napi::Value CipherTriple(Napi::Env env, const SSL_CIPHER* cipher) {
   Napi::Array entry = Napi::Array::New(env, 4);
@@ -87,6 +79,13 @@ Napi::Function SSLObject::Init(Napi::Env env) {
           InstanceMethod<&SSLObject::JS_setMaxSendFragment>("setMaxSendFragment"),
           InstanceMethod<&SSLObject::JS_setContext>("setContext"),
           InstanceMethod<&SSLObject::JS_sniDone>("sniDone"),
+          InstanceMethod<&SSLObject::JS_clientHello>("clientHello"),
+          InstanceMethod<&SSLObject::JS_clientHelloDone>("clientHelloDone"),
+          InstanceMethod<&SSLObject::JS_requestOcsp>("requestOcsp"),
+          InstanceMethod<&SSLObject::JS_ocspRequested>("ocspRequested"),
+          InstanceMethod<&SSLObject::JS_ocspResponse>("ocspResponse"),
+          InstanceMethod<&SSLObject::JS_setOcspResponse>("setOcspResponse"),
+          InstanceMethod<&SSLObject::JS_takeSessions>("takeSessions"),
           InstanceMethod<&SSLObject::JS_close>("close"),
           InstanceMethod<&SSLObject::JS_isClosed>("isClosed"),
           StaticMethod<&SSLObject::DescribeSession>("describeSession"),
@@ -174,6 +173,7 @@ SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObjec
 }
 
 SSLObject::~SSLObject() {
+  ReleaseHandshakeState();
   if (ssl_ != nullptr) {
     SSL_set_app_data(ssl_, nullptr);
     SSL_free(ssl_);
@@ -186,23 +186,170 @@ void SSLObject::QueueKeylog(const char* line) {
   flags_ |= kFlagKeylog;
 }
 
-void SSLObject::NoteNewSession() {
+void SSLObject::NoteNewSession(SSL_SESSION* session) {
+  if (server_) {
+    // A server's session is only seen here: keep what an external cache needs.
+    // Sessions too large to be worth caching are not reported (as node:tls).
+    constexpr int kMaxSessionSize = 10 * 1024;
+    const int length = i2d_SSL_SESSION(session, nullptr);
+    if (length <= 0 || length > kMaxSessionSize) return;
+    std::string der(static_cast<size_t>(length), '\0');
+    unsigned char* p = reinterpret_cast<unsigned char*>(&der[0]);
+    i2d_SSL_SESSION(session, &p);
+    unsigned int id_length = 0;
+    const unsigned char* id = SSL_SESSION_get_id(session, &id_length);
+    server_sessions_.emplace_back(std::string(reinterpret_cast<const char*>(id), id_length),
+                                  std::move(der));
+  }
   flags_ |= kFlagSession;
   ++new_sessions_;
 }
 
-int SSLObject::SniCertHook() {
-  switch (sni_state_) {
-    case SniState::kIdle:
-    case SniState::kPending:
-      sni_state_ = SniState::kPending;
+// The certificate callback: pauses once so JS can switch the context for SNI
+// and/or produce an OCSP response, when the context asks for either.
+int SSLObject::CertHook() {
+  switch (cert_state_) {
+    case HookState::kIdle: {
+      SSLContext* context =
+          static_cast<SSLContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_)));
+      const bool sni = context != nullptr && context->sni_hook();
+      const bool ocsp = context != nullptr && context->ocsp_hook() &&
+                        SSL_get_tlsext_status_type(ssl_) == TLSEXT_STATUSTYPE_ocsp;
+      if (!sni && !ocsp) {
+        cert_state_ = HookState::kResolved;
+        return 1;
+      }
+      cert_state_ = HookState::kPending;
       return -1;  // pause: SSL_ERROR_WANT_X509_LOOKUP
-    case SniState::kResolved:
+    }
+    case HookState::kPending:
+      return -1;
+    case HookState::kResolved:
       return 1;
-    case SniState::kRefused:
+    case HookState::kRefused:
     default:
       return 0;  // fail the handshake
   }
+}
+
+// The ClientHello callback: pauses once, after copying what JS needs to decide.
+// A second ClientHello (after a HelloRetryRequest) goes straight through.
+int SSLObject::ClientHelloHook(int* alert) {
+  switch (hello_state_) {
+    case HookState::kIdle:
+      CaptureClientHello();
+      hello_state_ = HookState::kPending;
+      return SSL_CLIENT_HELLO_RETRY;
+    case HookState::kPending:
+      return SSL_CLIENT_HELLO_RETRY;
+    case HookState::kResolved:
+      return SSL_CLIENT_HELLO_SUCCESS;
+    case HookState::kRefused:
+    default:
+      *alert = SSL_AD_HANDSHAKE_FAILURE;
+      return SSL_CLIENT_HELLO_ERROR;
+  }
+}
+
+void SSLObject::CaptureClientHello() {
+  const unsigned char* data = nullptr;
+  size_t length = SSL_client_hello_get0_session_id(ssl_, &data);
+  hello_session_id_.assign(reinterpret_cast<const char*>(data), data == nullptr ? 0 : length);
+
+  // A non-empty SessionTicket extension: the client resumes from a ticket.
+  hello_has_ticket_ =
+      SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_session_ticket, &data, &length) == 1 &&
+      length > 0;
+
+  // ALPN: a 2-byte length, then the length-prefixed names.
+  hello_alpn_.clear();
+  hello_has_alpn_ = false;
+  if (SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_application_layer_protocol_negotiation, &data,
+                                &length) == 1 &&
+      length >= 2) {
+    const size_t list = (static_cast<size_t>(data[0]) << 8) | data[1];
+    if (list + 2 == length) {
+      hello_alpn_.assign(reinterpret_cast<const char*>(data + 2), list);
+      hello_has_alpn_ = true;
+    }
+  }
+
+  // server_name: a 2-byte list length, then (type, 2-byte length, name)
+  // entries; the first host_name (type 0) is the one.
+  hello_servername_.clear();
+  if (SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_server_name, &data, &length) == 1 &&
+      length >= 2) {
+    size_t pos = 2;
+    while (pos + 3 <= length) {
+      const unsigned int type = data[pos];
+      const size_t name_length = (static_cast<size_t>(data[pos + 1]) << 8) | data[pos + 2];
+      pos += 3;
+      if (pos + name_length > length) break;
+      if (type == TLSEXT_NAMETYPE_host_name) {
+        const char* name = reinterpret_cast<const char*>(data + pos);
+        // OpenSSL refuses a name with a NUL in it later; never pass one on.
+        if (std::memchr(name, '\0', name_length) == nullptr) hello_servername_.assign(name, name_length);
+        break;
+      }
+      pos += name_length;
+    }
+  }
+}
+
+int SSLObject::SelectAlpn(const unsigned char** out, unsigned char* outlen,
+                          const unsigned char* in, unsigned int inlen) {
+  switch (alpn_mode_) {
+    case AlpnMode::kContext:
+      return -1;
+    case AlpnMode::kRefuse:
+      return SSL_TLSEXT_ERR_ALERT_FATAL;  // no_application_protocol
+    case AlpnMode::kSelect:
+    default:
+      break;
+  }
+  // Point into the client's list: OpenSSL copies the name from there.
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned int length = in[i];
+    if (i + 1 + length > inlen) break;
+    if (length == alpn_choice_.size() && std::memcmp(in + i + 1, alpn_choice_.data(), length) == 0) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(length);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + length;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+SSL_SESSION* SSLObject::TakeLoadedSession() {
+  SSL_SESSION* session = loaded_session_;
+  loaded_session_ = nullptr;
+  return session;
+}
+
+int SSLObject::StapleOcspResponse() {
+  if (ocsp_response_.empty()) return SSL_TLSEXT_ERR_NOACK;
+  unsigned char* copy = static_cast<unsigned char*>(OPENSSL_malloc(ocsp_response_.size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  std::memcpy(copy, ocsp_response_.data(), ocsp_response_.size());
+  // OpenSSL takes ownership of `copy`.
+  if (SSL_set_tlsext_status_ocsp_resp(ssl_, copy, static_cast<long>(ocsp_response_.size())) != 1) {
+    OPENSSL_free(copy);
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+void SSLObject::ReleaseHandshakeState() {
+  if (loaded_session_ != nullptr) {
+    SSL_SESSION_free(loaded_session_);
+    loaded_session_ = nullptr;
+  }
+  ocsp_response_.clear();
+  server_sessions_.clear();
+  hello_session_id_.clear();
+  hello_servername_.clear();
+  hello_alpn_.clear();
 }
 
 bool SSLObject::CheckOpen(Napi::Env env) {
@@ -235,7 +382,10 @@ int SSLObject::StatusFromError(int ret) {
     case SSL_ERROR_WANT_WRITE:
       return kStatusWantWrite;
     case SSL_ERROR_WANT_X509_LOOKUP:
-      if (sni_state_ == SniState::kPending) return kStatusWantSni;
+      if (cert_state_ == HookState::kPending) return kStatusWantSni;
+      break;
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+      if (hello_state_ == HookState::kPending) return kStatusWantClientHello;
       break;
     case SSL_ERROR_ZERO_RETURN:
       // The peer's close_notify. While ours is unsent, reads report a plain EOF
@@ -821,10 +971,116 @@ Napi::Value SSLObject::JS_setContext(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sniDone(accept): lets a handshake paused by the SNI hook go on, or fails it.
+// sniDone(accept): lets a handshake paused by the certificate hook (SNI,
+// OCSP) go on, or fails it.
 Napi::Value SSLObject::JS_sniDone(const Napi::CallbackInfo& info) {
-  sni_state_ = info[0].ToBoolean().Value() ? SniState::kResolved : SniState::kRefused;
+  cert_state_ = info[0].ToBoolean().Value() ? HookState::kResolved : HookState::kRefused;
   return info.Env().Undefined();
+}
+
+// clientHello() -> {sessionId, hasTicket, servername?, alpn?} as offered by the
+// client, while the handshake is paused on the ClientHello hook (or after).
+Napi::Value SSLObject::JS_clientHello(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (hello_state_ == HookState::kIdle) return env.Undefined();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sessionId", Napi::Buffer<uint8_t>::Copy(
+                           env, reinterpret_cast<const uint8_t*>(hello_session_id_.data()),
+                           hello_session_id_.size()));
+  out.Set("hasTicket", Napi::Boolean::New(env, hello_has_ticket_));
+  if (!hello_servername_.empty()) out.Set("servername", hello_servername_);
+  if (hello_has_alpn_) {
+    out.Set("alpn", Napi::Buffer<uint8_t>::Copy(
+                        env, reinterpret_cast<const uint8_t*>(hello_alpn_.data()), hello_alpn_.size()));
+  }
+  return out;
+}
+
+// clientHelloDone(accept, alpn?, session?): resumes a handshake paused on the
+// ClientHello hook. `alpn`: bytes of the protocol to select (one the client
+// offered), null to refuse with no_application_protocol, undefined to leave
+// it to the context. `session`: DER of a session to resume (an external
+// cache's answer); one OpenSSL cannot parse is ignored (full handshake).
+Napi::Value SSLObject::JS_clientHelloDone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool accept = info[0].ToBoolean().Value();
+  Bytes alpn;
+  if (info[1].IsNull()) {
+    alpn_mode_ = AlpnMode::kRefuse;
+  } else if (GetBytes(info[1], &alpn)) {
+    alpn_mode_ = AlpnMode::kSelect;
+    alpn_choice_.assign(reinterpret_cast<const char*>(alpn.data), alpn.length);
+  } else {
+    alpn_mode_ = AlpnMode::kContext;
+  }
+  Bytes der;
+  if (accept && ssl_ != nullptr && GetBytes(info[2], &der) && der.length > 0) {
+    ClearErrorOnReturn clear;
+    const unsigned char* p = der.data;
+    SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.length));
+    if (session != nullptr) {
+      if (loaded_session_ != nullptr) SSL_SESSION_free(loaded_session_);
+      loaded_session_ = session;
+    }
+  }
+  hello_state_ = accept ? HookState::kResolved : HookState::kRefused;
+  return env.Undefined();
+}
+
+// requestOcsp(): client, before the handshake: asks the server to staple an
+// OCSP response (status_request).
+Napi::Value SSLObject::JS_requestOcsp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  SSL_set_tlsext_status_type(ssl_, TLSEXT_STATUSTYPE_ocsp);
+  ERR_clear_error();
+  return env.Undefined();
+}
+
+// ocspRequested() -> true on a server whose client asked for OCSP stapling.
+Napi::Value SSLObject::JS_ocspRequested(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ssl_ != nullptr && SSL_get_tlsext_status_type(ssl_) ==
+                                                                TLSEXT_STATUSTYPE_ocsp);
+}
+
+// ocspResponse() -> the OCSP response the server stapled (client), or undefined.
+Napi::Value SSLObject::JS_ocspResponse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr) return env.Undefined();
+  const unsigned char* response = nullptr;
+  const long length = SSL_get_tlsext_status_ocsp_resp(ssl_, &response);
+  ERR_clear_error();
+  if (response == nullptr || length <= 0) return env.Undefined();
+  return Napi::Buffer<uint8_t>::Copy(env, response, static_cast<size_t>(length));
+}
+
+// setOcspResponse(bytes | null): server: the response to staple for this
+// handshake (set while paused on the certificate hook).
+Napi::Value SSLObject::JS_setOcspResponse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes response;
+  if (GetBytes(info[0], &response)) {
+    ocsp_response_.assign(reinterpret_cast<const char*>(response.data), response.length);
+  } else {
+    ocsp_response_.clear();
+  }
+  return env.Undefined();
+}
+
+// takeSessions() -> [[id, der], ...]: the sessions a server created since the
+// last call (reported by kFlagSession), oldest first.
+Napi::Value SSLObject::JS_takeSessions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, server_sessions_.size());
+  for (size_t i = 0; i < server_sessions_.size(); ++i) {
+    const auto& [id, der] = server_sessions_[i];
+    Napi::Array entry = Napi::Array::New(env, 2);
+    entry.Set(0u, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(id.data()), id.size()));
+    entry.Set(1u, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(der.data()), der.size()));
+    out.Set(static_cast<uint32_t>(i), entry);
+  }
+  server_sessions_.clear();
+  return out;
 }
 
 Napi::Value SSLObject::JS_close(const Napi::CallbackInfo& info) {
@@ -836,6 +1092,7 @@ Napi::Value SSLObject::JS_close(const Napi::CallbackInfo& info) {
     wbio_ = nullptr;
   }
   keylog_.clear();
+  ReleaseHandshakeState();
   context_ref_.Reset();
   sni_context_ref_.Reset();
   incoming_ref_.Reset();

@@ -18,9 +18,13 @@
 //    Buffer is created per call and nothing is thrown.
 //
 // Invariants
-//  * No OpenSSL callback calls into JS. The SNI hook pauses the handshake
-//    (kStatusWantSni); keylog lines and new sessions are queued and reported by
-//    flags on the next returned status.
+//  * No OpenSSL callback calls into JS. Two hooks pause a server handshake so
+//    JS can decide outside of OpenSSL: the ClientHello hook (kStatusWantClientHello:
+//    ALPN choice, a session from an external cache) and the certificate hook
+//    (kStatusWantSni: the SNI context switch, an OCSP response to staple).
+//    What JS decided is stored here and handed to OpenSSL by the callbacks
+//    when the handshake is driven again. Keylog lines and new sessions are
+//    queued and reported by flags on the next returned status.
 //  * Every entry point leaves the OpenSSL error queue empty.
 //  * After close() (or garbage collection) every call reports kStatusClosed or
 //    throws; the SSL is freed exactly once.
@@ -33,6 +37,7 @@
 #include <openssl/ssl.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "errors.h"
@@ -53,11 +58,23 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
 
   // Called from OpenSSL callbacks (see ssl_context.cc); never call JS.
   void QueueKeylog(const char* line);
-  void NoteNewSession();
-  int SniCertHook();
+  void NoteNewSession(SSL_SESSION* session);
+  int CertHook();
+  int ClientHelloHook(int* alert);
+  // The ALPN answer JS chose at the ClientHello pause: an SSL_TLSEXT_ERR_*
+  // value, or -1 when JS left ALPN to the context's protocol list.
+  int SelectAlpn(const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                 unsigned int inlen);
+  // The session JS loaded from an external cache (ownership moves to the caller).
+  SSL_SESSION* TakeLoadedSession();
+  // Server: staples the OCSP response JS gave, if any (an SSL_TLSEXT_ERR_* value).
+  int StapleOcspResponse();
 
  private:
-  enum class SniState { kIdle, kPending, kResolved, kRefused };
+  // A pause point of the server handshake: not reached yet, waiting for JS,
+  // answered (go on), or refused (fail the handshake).
+  enum class HookState { kIdle, kPending, kResolved, kRefused };
+  enum class AlpnMode { kContext, kSelect, kRefuse };
 
   // Python-style calls.
   Napi::Value JS_handshake(const Napi::CallbackInfo& info);
@@ -94,6 +111,13 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   Napi::Value JS_setMaxSendFragment(const Napi::CallbackInfo& info);
   Napi::Value JS_setContext(const Napi::CallbackInfo& info);
   Napi::Value JS_sniDone(const Napi::CallbackInfo& info);
+  Napi::Value JS_clientHello(const Napi::CallbackInfo& info);
+  Napi::Value JS_clientHelloDone(const Napi::CallbackInfo& info);
+  Napi::Value JS_requestOcsp(const Napi::CallbackInfo& info);
+  Napi::Value JS_ocspRequested(const Napi::CallbackInfo& info);
+  Napi::Value JS_ocspResponse(const Napi::CallbackInfo& info);
+  Napi::Value JS_setOcspResponse(const Napi::CallbackInfo& info);
+  Napi::Value JS_takeSessions(const Napi::CallbackInfo& info);
   Napi::Value JS_close(const Napi::CallbackInfo& info);
   Napi::Value JS_isClosed(const Napi::CallbackInfo& info);
 
@@ -108,6 +132,8 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   int ReadLoop(uint8_t* out, size_t length, size_t* produced);
   size_t DrainInto(uint8_t* out, size_t length);
   bool CheckOpen(Napi::Env env);
+  void CaptureClientHello();
+  void ReleaseHandshakeState();
 
   Addon* addon_ = nullptr;
   SSL* ssl_ = nullptr;
@@ -125,7 +151,21 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   bool server_ = false;
   bool handshake_reported_ = false;
   std::string server_hostname_;
-  SniState sni_state_ = SniState::kIdle;
+  HookState cert_state_ = HookState::kIdle;
+  HookState hello_state_ = HookState::kIdle;
+  // What the client offered, copied at the ClientHello pause.
+  std::string hello_session_id_;
+  std::string hello_servername_;
+  std::string hello_alpn_;  // ALPN wire list (length-prefixed names)
+  bool hello_has_alpn_ = false;
+  bool hello_has_ticket_ = false;
+  // What JS decided at the ClientHello pause.
+  AlpnMode alpn_mode_ = AlpnMode::kContext;
+  std::string alpn_choice_;
+  SSL_SESSION* loaded_session_ = nullptr;  // owned until OpenSSL asks for it
+  std::string ocsp_response_;              // server: bytes to staple
+  // Server: sessions created since the last takeSessions(), as (id, DER).
+  std::vector<std::pair<std::string, std::string>> server_sessions_;
   int flags_ = 0;             // kFlag* bits raised since the last returned status
   int new_sessions_ = 0;      // sessions noted since the last returned status
   int deferred_status_ = -1;  // a fatal status held back behind plaintext

@@ -190,8 +190,10 @@ export class SSLProtocol implements ProtocolLike {
   #handshakeTimeoutHandle: Handle | null = null;
   #shutdownTimeoutHandle: Handle | null = null;
   #handshakeStart = 0;
-  /** The handshake waits for an asynchronous SNI callback. */
+  /** The handshake waits for an asynchronous callback (SNI, OCSP, ClientHello). */
   #sniPending = false;
+  /** The application asked to hold our ciphertext back (see holdOutgoing). */
+  #outgoingHeld = false;
   /** close() or abort() was called before connectionMade. */
   #closedBeforeStart = false;
 
@@ -439,14 +441,17 @@ export class SSLProtocol implements ProtocolLike {
 
   #doHandshake(): void {
     if (this.#sniPending) {
-      this.#feedChunk(); // the handshake is paused on the SNI callback
+      this.#feedChunk(); // the handshake is paused on a callback
       return;
     }
     let status = this.#engine.receive(this.#takeChunk(), sharedRead, 0, 0);
-    while ((status & StatusFlag.Mask) === Status.WantSni) {
+    for (;;) {
+      const paused = status & StatusFlag.Mask;
+      if (paused !== Status.WantSni && paused !== Status.WantClientHello) break;
       try {
         this.#sslObject.handleFlags(status);
-        const pending = this.#sslObject.runSniCallback();
+        const pending =
+          paused === Status.WantSni ? this.#sslObject.runSniCallback() : this.#sslObject.runClientHelloCallback();
         if (pending !== undefined) {
           this.#sniPending = true;
           pending.then(
@@ -562,6 +567,9 @@ export class SSLProtocol implements ProtocolLike {
     if (this.#state !== SSLProtocolState.FLUSHING) return;
     this.#doRead();
     if (this.#state !== SSLProtocolState.FLUSHING) return;
+    // A BufferedProtocol that paused reading leaves plaintext inside OpenSSL;
+    // with halfClose none of it may be dropped: resumeReading() comes back here.
+    if (this.halfClose && this.#bufferedApp !== null && this.#appReadingPaused) return;
     if (this.#writeBacklog.length > 0) {
       this.#doWrite();
       if (this.#writeBacklog.length > 0) return; // resumeWriting brings us back
@@ -612,15 +620,26 @@ export class SSLProtocol implements ProtocolLike {
   /** Half-close: delivers the peer's data; true once its close_notify has been seen. */
   #readIntoApp(): boolean {
     const app = this.#appProtocol as ProtocolLike | null;
+    const buffered = this.#bufferedApp;
     for (;;) {
-      const status = this.#engine.receive(this.#takeChunk(), sharedRead, 0, sharedRead.length);
+      let target: Uint8Array = sharedRead;
+      if (buffered !== null) {
+        const buffer = buffered.getBuffer(this.#chunk?.length ?? 0);
+        if (!isBytes(buffer) || buffer.byteLength === 0) throw new Error('getBuffer() returned an empty buffer');
+        target = asBytes(buffer);
+      }
+      const status = this.#engine.receive(this.#takeChunk(), target, 0, target.length);
       const n = lengths[Slot.Bytes];
       this.#outgoingPending = lengths[Slot.Pending];
       this.#sslObject.handleFlags(status);
       if (n > 0) {
-        const copy = Buffer.allocUnsafe(n);
-        sharedRead.copy(copy, 0, 0, n);
-        app?.dataReceived?.(copy);
+        if (buffered !== null) {
+          buffered.bufferUpdated(n);
+        } else {
+          const copy = Buffer.allocUnsafe(n);
+          sharedRead.copy(copy, 0, 0, n);
+          app?.dataReceived?.(copy);
+        }
         if (this.#state !== SSLProtocolState.SHUTDOWN) return false;
       }
       const outcome = status & StatusFlag.Mask;
@@ -691,7 +710,7 @@ export class SSLProtocol implements ProtocolLike {
    */
   #doWrite(): void {
     const backlog = this.#writeBacklog;
-    while (backlog.length > 0 && !this.#sslWritingPaused && this.#transport !== null) {
+    while (backlog.length > 0 && !this.#sslWritingPaused && !this.#isOutgoingHeld() && this.#transport !== null) {
       const room = slabRoom();
       const start = slabOffset;
       const status = this.#engine.send(backlog.length === 1 ? backlog[0] : backlog, slab, start, room);
@@ -730,7 +749,7 @@ export class SSLProtocol implements ProtocolLike {
 
   /** Hands ciphertext waiting in the outgoing BIO (handshake flights, alerts) to the socket. */
   #processOutgoing(): void {
-    while (!this.#sslWritingPaused && this.#outgoingPending > 0 && this.#transport !== null) {
+    while (!this.#sslWritingPaused && !this.#isOutgoingHeld() && this.#outgoingPending > 0 && this.#transport !== null) {
       const room = slabRoom();
       const start = slabOffset;
       const n = this.#engine.drain(slab, start, room);
@@ -740,6 +759,30 @@ export class SSLProtocol implements ProtocolLike {
       this.#transport.write(slab.subarray(start, start + n));
     }
     this.#controlAppWriting();
+  }
+
+  /**
+   * Holds our ciphertext back (handshake flights, records) while `hold` is
+   * true, and sends what waited once it is false again. node:tls holds the
+   * server's last handshake flight until a 'newSession' listener has stored
+   * the session. Only the handshake and an open connection are held: closing
+   * sends everything.
+   */
+  holdOutgoing(hold: boolean): void {
+    if (this.#outgoingHeld === hold) return;
+    this.#outgoingHeld = hold;
+    if (hold) return;
+    try {
+      if (this.#state === SSLProtocolState.WRAPPED) this.#doWrite();
+      else if (this.#state === SSLProtocolState.FLUSHING) this.#doFlush();
+      else this.#processOutgoing();
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error on SSL protocol');
+    }
+  }
+
+  #isOutgoingHeld(): boolean {
+    return this.#outgoingHeld && (this.#state === SSLProtocolState.DO_HANDSHAKE || this.#state === SSLProtocolState.WRAPPED);
   }
 
   /** After a failed handshake: send the alert OpenSSL queued, whatever the pause state. */

@@ -45,8 +45,63 @@ export type SNICallback = (
 /** Receives each NSS key log line (with its trailing newline), as node:tls's 'keylog'. */
 export type KeylogCallback = (line: Buffer, sslObject: SSLObject) => void;
 
-/** Called on a client when a resumable session (a TLS 1.3 ticket, or the TLS 1.2 session) arrives. */
-export type NewSessionCallback = (sslObject: SSLObject) => void;
+/** A session a server created, for an external session cache. */
+export interface ServerSession {
+  /** The session id the client will offer to resume it. */
+  id: Buffer;
+  /** DER encoding (i2d_SSL_SESSION): give it back from a clientHelloCallback to resume. */
+  der: Buffer;
+}
+
+/**
+ * Client: called when a resumable session (a TLS 1.3 ticket, or the TLS 1.2
+ * session) arrives; read it from `sslObject.session`. Server: called for each
+ * session the server creates, with its id and DER (`session`).
+ */
+export type NewSessionCallback = (sslObject: SSLObject, session?: ServerSession) => void;
+
+/** What the client offered, as a server sees it before choosing anything. */
+export interface ClientHelloInfo {
+  /** The SNI host name, if the client sent one. */
+  serverName: string | undefined;
+  /** The ALPN protocols offered, in the client's order; undefined without the extension. */
+  alpnProtocols: string[] | undefined;
+  /** The legacy session id (a TLS 1.2 session to resume, or TLS 1.3's compatibility id). */
+  sessionId: Buffer;
+  /** True when the client resumes with a TLS 1.2 session ticket. */
+  hasTicket: boolean;
+}
+
+/** A server's decisions taken at the ClientHello. */
+export interface ClientHelloResult {
+  /**
+   * A protocol from `alpnProtocols` to select; null to refuse the connection
+   * with a no_application_protocol alert; undefined to let the context's
+   * ALPN protocols decide.
+   */
+  alpnProtocol?: string | null;
+  /** DER of a session to resume (from an external cache); OpenSSL checks it still applies. */
+  session?: Uint8Array | null;
+}
+
+/**
+ * Called on the server once the ClientHello is parsed, before the session,
+ * certificate and ALPN protocol are chosen. Return (or resolve with) the
+ * decisions; throwing (or rejecting) fails the handshake with a
+ * handshake_failure alert. The protocol layer waits for a promise; the
+ * Python-style doHandshake() needs an answer at once.
+ */
+export type ClientHelloCallback = (
+  sslObject: SSLObject,
+  hello: ClientHelloInfo,
+) => ClientHelloResult | void | undefined | Promise<ClientHelloResult | void | undefined>;
+
+/**
+ * Called on the server when the client asked for a stapled OCSP response,
+ * after the sniCallback (so `sslObject.context` is the one serving the
+ * certificate). Return the DER of the response to staple, or nothing.
+ */
+export type OCSPCallback = (sslObject: SSLObject) => Uint8Array | null | undefined | Promise<Uint8Array | null | undefined>;
 
 export interface VerifyLocations {
   cafile?: string;
@@ -116,6 +171,9 @@ export class SSLContext {
   #sniCallback: SNICallback | undefined;
   #keylogCallback: KeylogCallback | undefined;
   #newSessionCallback: NewSessionCallback | undefined;
+  #clientHelloCallback: ClientHelloCallback | undefined;
+  #ocspCallback: OCSPCallback | undefined;
+  #externalSessionCache = false;
   #alpnProtocols: string[] = [];
 
   constructor(protocol: Protocol) {
@@ -304,11 +362,66 @@ export class SSLContext {
     return this.#newSessionCallback;
   }
 
-  /** Client contexts: told of every new resumable session (read it from `sslObject.session`). */
+  /**
+   * Client contexts: told of every new resumable session (read it from
+   * `sslObject.session`). Server contexts: told of every session created,
+   * with its id and DER (for an external cache, see externalSessionCache).
+   */
   set newSessionCallback(callback: NewSessionCallback | undefined | null) {
     if (callback != null && typeof callback !== 'function') throw invalidArgument('newSessionCallback must be a function');
     this.#newSessionCallback = callback ?? undefined;
     this.native.setSessionCallback(callback != null);
+  }
+
+  get clientHelloCallback(): ClientHelloCallback | undefined {
+    return this.#clientHelloCallback;
+  }
+
+  /** Server contexts: decides ALPN and the session to resume once the ClientHello is known. */
+  set clientHelloCallback(callback: ClientHelloCallback | undefined | null) {
+    if (callback != null && typeof callback !== 'function') throw invalidArgument('clientHelloCallback must be a function');
+    if (!this.serverSide && callback != null) throw new SSLError('clientHelloCallback is only used by server contexts');
+    this.#clientHelloCallback = callback ?? undefined;
+    this.native.setClientHelloHook(callback != null);
+  }
+
+  get ocspCallback(): OCSPCallback | undefined {
+    return this.#ocspCallback;
+  }
+
+  /** Server contexts: gives the OCSP response to staple when a client asks for one. */
+  set ocspCallback(callback: OCSPCallback | undefined | null) {
+    if (callback != null && typeof callback !== 'function') throw invalidArgument('ocspCallback must be a function');
+    if (!this.serverSide && callback != null) throw new SSLError('ocspCallback is only used by server contexts');
+    this.#ocspCallback = callback ?? undefined;
+    this.native.setOcspHook(callback != null);
+  }
+
+  /**
+   * Server contexts: when true, OpenSSL's own session cache is off; sessions
+   * are reported through newSessionCallback and resumed only when a
+   * clientHelloCallback returns one (node:tls's 'newSession'/'resumeSession').
+   * Session tickets are not affected.
+   */
+  get externalSessionCache(): boolean {
+    return this.#externalSessionCache;
+  }
+
+  set externalSessionCache(on: boolean) {
+    if (!this.serverSide && on) throw new SSLError('externalSessionCache is only used by server contexts');
+    this.#externalSessionCache = Boolean(on);
+    this.native.setExternalSessionCache(this.#externalSessionCache);
+  }
+
+  /** Adds OpenSSL SSL_OP_* option bits (node:tls's `secureOptions`). */
+  setOptions(bits: number): void {
+    if (!Number.isSafeInteger(bits) || bits < 0) throw invalidArgument('options must be a non-negative integer');
+    this.native.setOptions(bits);
+  }
+
+  /** DER of the issuer of this context's certificate (from its chain, else its trust store), if found. */
+  getIssuer(): Buffer | undefined {
+    return this.native.getIssuer();
   }
 
   /** Server contexts: the 48-byte session ticket keys (name, HMAC secret, AES key), as node:tls. */

@@ -11,13 +11,27 @@ import { native, Slot, Status, StatusFlag, type NativeMemoryBIO, type NativeSSLO
 import { decodeCertificate, decodeCertificateChain, type DetailedPeerCertificate, type PeerCertificate } from './certificate';
 import { SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError } from './errors';
 import { SSLSession } from './session';
-import type { SSLContext } from './ssl-context';
+import type { ClientHelloInfo, ClientHelloResult, SSLContext } from './ssl-context';
 
 /** Used by SSLContext.wrapBio() to reach the private constructor. */
 export const kCreateSSLObject = Symbol('memtls.createSSLObject');
 
 const shared = native.sharedState;
 let constructing = false;
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as Promise<unknown>).then === 'function';
+}
+
+/**
+ * One decision taken while a handshake is paused: `run` asks the callback
+ * (its answer may be a promise), `apply` acts on the answer and returns false
+ * to refuse the handshake.
+ */
+interface PauseStep {
+  run(): unknown;
+  apply(answer: unknown): boolean;
+}
 
 function notBytes(what: string): TypeError {
   return Object.assign(new TypeError(`${what}: a bytes-like object is required`), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -35,6 +49,8 @@ export class SSLObject {
   readonly incoming: NativeMemoryBIO;
   readonly outgoing: NativeMemoryBIO;
   #context: SSLContext;
+  /** The context the connection started with: OpenSSL's session context, kept across SNI switches. */
+  readonly #sessionContext: SSLContext;
   #handshakeDone = false;
 
   static [kCreateSSLObject](
@@ -66,6 +82,7 @@ export class SSLObject {
     }
     this.engine = new native.SSLObject(context.native, incoming, outgoing, serverSide, serverHostname);
     this.#context = context;
+    this.#sessionContext = context;
     this.serverSide = serverSide;
     this.serverHostname = serverHostname;
     this.incoming = incoming;
@@ -88,12 +105,15 @@ export class SSLObject {
    */
   doHandshake(): void {
     let status = this.engine.handshake();
-    while ((status & StatusFlag.Mask) === Status.WantSni) {
+    for (;;) {
+      const outcome = status & StatusFlag.Mask;
+      if (outcome !== Status.WantSni && outcome !== Status.WantClientHello) break;
       this.handleFlags(status);
-      const pending = this.runSniCallback();
+      const pending = outcome === Status.WantSni ? this.runSniCallback() : this.runClientHelloCallback();
       if (pending !== undefined) {
         pending.catch(() => undefined);
-        throw new SSLError('doHandshake() cannot wait for an asynchronous sniCallback', { reason: 'SNI_CALLBACK_ASYNC' });
+        const which = outcome === Status.WantSni ? 'sniCallback or ocspCallback' : 'clientHelloCallback';
+        throw new SSLError(`doHandshake() cannot wait for an asynchronous ${which}`, { reason: 'SNI_CALLBACK_ASYNC' });
       }
       status = this.engine.handshake();
     }
@@ -269,6 +289,20 @@ export class SSLObject {
     return this.engine.sessionReused();
   }
 
+  /** Client, before the handshake: asks the server to staple an OCSP response. */
+  requestOcsp(): void {
+    if (this.serverSide) throw new SSLError('Only a client requests OCSP stapling.', { reason: 'OCSP_SERVER_SIDE' });
+    if (this.#handshakeDone || this.engine.isHandshakeDone()) {
+      throw new SSLError('Cannot request OCSP stapling after the handshake.', { reason: 'OCSP_AFTER_HANDSHAKE' });
+    }
+    this.engine.requestOcsp();
+  }
+
+  /** Client: the OCSP response the server stapled (DER), or null. */
+  ocspResponse(): Buffer | null {
+    return this.engine.ocspResponse() ?? null;
+  }
+
   /**
    * RFC 5929 'tls-unique': the first Finished message of the handshake, the
    * same bytes on both ends. null before the handshake.
@@ -302,8 +336,15 @@ export class SSLObject {
     if (status & StatusFlag.HandshakeDone) this.#handshakeDone = true;
     if (status & StatusFlag.Session) {
       const count = shared[Slot.Sessions];
-      const callback = this.#context.newSessionCallback;
-      if (callback !== undefined) for (let i = 0; i < count; i++) callback(this);
+      // The sessions are reported by the context the connection started
+      // with (OpenSSL's session context), even after an SNI switch.
+      const callback = this.#sessionContext.newSessionCallback;
+      if (this.serverSide) {
+        const sessions = this.engine.takeSessions();
+        if (callback !== undefined) for (const [id, der] of sessions) callback(this, { id, der });
+      } else if (callback !== undefined) {
+        for (let i = 0; i < count; i++) callback(this);
+      }
     }
     if (status & StatusFlag.Keylog) {
       const lines = this.engine.takeKeylog();
@@ -313,39 +354,146 @@ export class SSLObject {
   }
 
   /**
-   * Asks the context's SNI callback which context to use, then lets the
-   * paused handshake go on (or refuses it if the callback returns an alert or
-   * throws; a thrown error is rethrown after the handshake has failed).
+   * Call on WantSni: the handshake paused in the certificate callback. Asks
+   * the context's sniCallback which context to use, then (when the client
+   * asked for OCSP stapling) the context's ocspCallback for the response to
+   * staple, and lets the handshake go on. A number returned by the
+   * sniCallback (an alert, as in Python) refuses the handshake; an error
+   * thrown by either refuses it and is rethrown. Returns a promise when an
+   * answer is asynchronous (the handshake stays paused until it settles),
+   * undefined when everything was decided at once.
    */
   runSniCallback(): Promise<void> | undefined {
-    const callback = this.#context.sniCallback;
-    let accepted = true;
-    let thrown: unknown;
+    const context = this.#context;
+    const steps: PauseStep[] = [];
+    const sni = context.sniCallback;
+    if (sni !== undefined) {
+      steps.push({
+        run: () => sni(this, this.engine.servername(), context),
+        apply: (alert) => typeof alert !== 'number',
+      });
+    }
+    const ocsp = context.ocspCallback;
+    if (ocsp !== undefined && this.engine.ocspRequested()) {
+      steps.push({
+        run: () => ocsp(this),
+        apply: (response) => {
+          if (response != null) {
+            if (!ArrayBuffer.isView(response)) throw notBytes('ocspCallback result');
+            this.engine.setOcspResponse(response as Uint8Array);
+          }
+          return true;
+        },
+      });
+    }
+    return this.runPauseSteps(steps, (accepted) => this.engine.sniDone(accepted));
+  }
+
+  /**
+   * Call on WantClientHello: the handshake paused once the ClientHello was
+   * parsed. Runs the context's clientHelloCallback with what the client
+   * offered and hands its decisions (ALPN, a session to resume) to the
+   * engine; otherwise as runSniCallback().
+   */
+  runClientHelloCallback(): Promise<void> | undefined {
+    const context = this.#context;
+    const callback = context.clientHelloCallback;
+    let result: ClientHelloResult | undefined;
+    const steps: PauseStep[] = [];
     if (callback !== undefined) {
-      try {
-        const alert = callback(this, this.engine.servername(), this.#context);
-        if (alert !== null && typeof alert === 'object' && typeof (alert as Promise<unknown>).then === 'function') {
-          // Asynchronous answer: the handshake stays paused until it settles.
-          return (alert as Promise<number | void | undefined>).then(
-            (value) => this.engine.sniDone(typeof value !== 'number'),
-            (error: unknown) => {
-              this.engine.sniDone(false);
-              throw error;
-            },
-          );
-        }
-        if (typeof alert === 'number') accepted = false;
-      } catch (error) {
-        accepted = false;
-        thrown = error;
+      const hello = this.clientHello();
+      steps.push({
+        run: () => callback(this, hello),
+        apply: (answer) => {
+          if (answer != null && typeof answer !== 'object') {
+            throw Object.assign(new TypeError('clientHelloCallback must return an object or nothing'), { code: 'ERR_INVALID_RETURN_VALUE' });
+          }
+          result = (answer ?? undefined) as ClientHelloResult | undefined;
+          return true;
+        },
+      });
+    }
+    return this.runPauseSteps(steps, (accepted) => {
+      const alpn = result?.alpnProtocol;
+      const session = result?.session;
+      this.engine.clientHelloDone(
+        accepted,
+        alpn === undefined ? undefined : alpn === null ? null : Buffer.from(alpn, 'latin1'),
+        session != null && ArrayBuffer.isView(session) ? session : undefined,
+      );
+    });
+  }
+
+  /** What the client offered, while the handshake is paused at (or past) the ClientHello. */
+  clientHello(): ClientHelloInfo {
+    const raw = this.engine.clientHello();
+    let alpnProtocols: string[] | undefined;
+    if (raw?.alpn !== undefined) {
+      alpnProtocols = [];
+      const wire = raw.alpn;
+      for (let i = 0; i < wire.length; ) {
+        const length = wire[i];
+        alpnProtocols.push(wire.subarray(i + 1, i + 1 + length).toString('latin1'));
+        i += 1 + length;
       }
     }
-    this.engine.sniDone(accepted);
-    if (thrown !== undefined) {
-      this.engine.handshake(); // fail the handshake so an alert is queued
-      throw thrown;
+    return {
+      serverName: raw?.servername,
+      alpnProtocols,
+      sessionId: raw?.sessionId ?? Buffer.alloc(0),
+      hasTicket: raw?.hasTicket ?? false,
+    };
+  }
+
+  /**
+   * Runs the decisions of a paused handshake in order, synchronously while
+   * the answers are, then `done(accepted)`. A thrown error (or a rejection)
+   * refuses the handshake: synchronously, the handshake is failed at once
+   * (so its alert is queued) and the error rethrown; asynchronously, the
+   * promise rejects with it and the caller drives the handshake to fail.
+   */
+  private runPauseSteps(steps: PauseStep[], done: (accepted: boolean) => void): Promise<void> | undefined {
+    for (let i = 0; i < steps.length; i++) {
+      let answer: unknown;
+      try {
+        answer = steps[i].run();
+        if (isPromise(answer)) return this.continuePauseSteps(answer, steps, i, done);
+        if (!steps[i].apply(answer)) {
+          done(false);
+          return undefined;
+        }
+      } catch (error) {
+        done(false);
+        this.engine.handshake(); // fail the handshake so an alert is queued
+        throw error;
+      }
     }
+    done(true);
     return undefined;
+  }
+
+  private async continuePauseSteps(
+    pending: Promise<unknown>,
+    steps: PauseStep[],
+    index: number,
+    done: (accepted: boolean) => void,
+  ): Promise<void> {
+    try {
+      if (!steps[index].apply(await pending)) {
+        done(false);
+        return;
+      }
+      for (let i = index + 1; i < steps.length; i++) {
+        if (!steps[i].apply(await steps[i].run())) {
+          done(false);
+          return;
+        }
+      }
+    } catch (error) {
+      done(false);
+      throw error;
+    }
+    done(true);
   }
 
   /**

@@ -27,7 +27,7 @@ export interface ConnectionOptions extends TLSSocketOptions, Omit<net.TcpNetConn
 type Callback = () => void;
 
 /** The options that shape a secure context: equal values give the same context. */
-const CONTEXT_KEYS = ['ca', 'cert', 'key', 'passphrase', 'ciphers', 'ecdhCurve', 'minVersion', 'maxVersion', 'secureProtocol', 'honorCipherOrder', 'sessionIdContext', 'sessionTimeout'] as const;
+const CONTEXT_KEYS = ['ca', 'cert', 'key', 'passphrase', 'ciphers', 'ecdhCurve', 'minVersion', 'maxVersion', 'secureProtocol', 'honorCipherOrder', 'sessionIdContext', 'sessionTimeout', 'secureOptions'] as const;
 
 /**
  * node:tls builds a new SecureContext per connect() unless one is passed;
@@ -112,6 +112,8 @@ export function connect(...args: unknown[]): TLSSocket {
   const secureContext = options.secureContext ?? sharedContext(options);
   const socket = new TLSSocket(null, {
     ...options,
+    // As node:tls: onread is for a connection tls.connect makes itself.
+    onread: options.socket === undefined ? options.onread : undefined,
     isServer: false,
     secureContext,
     // The hostname checked against the certificate when `servername` is not given.
@@ -128,7 +130,8 @@ export function connect(...args: unknown[]): TLSSocket {
     return socket;
   }
 
-  const { socket: _ignored, secureContext: _ctx, timeout: _timeout, ...netOptions } = options;
+  // onread belongs to the TLS socket: the raw socket must keep emitting ciphertext.
+  const { socket: _ignored, secureContext: _ctx, timeout: _timeout, onread: _onread, ...netOptions } = options;
   const raw = net.connect({ ...(netOptions as net.NetConnectOpts), allowHalfOpen: true } as net.NetConnectOpts);
   socket._parent = raw;
   raw.on('lookup', (...lookup: unknown[]) => socket.emit('lookup', ...lookup));

@@ -8,7 +8,7 @@ import * as nodeTls from 'node:tls';
 import { tlsDefaults, type TlsDefaultName } from './defaults';
 
 export { TLSSocket } from './tls-socket';
-export type { TLSSocketOptions, CheckServerIdentity } from './tls-socket';
+export type { TLSSocketOptions, CheckServerIdentity, ALPNCallback, OnReadOptions } from './tls-socket';
 export { connect } from './connect';
 export type { ConnectionOptions } from './connect';
 export { Server, createServer } from './server';

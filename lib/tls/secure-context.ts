@@ -37,6 +37,8 @@ export interface SecureContextOptions {
   sessionIdContext?: string;
   ticketKeys?: Buffer;
   sessionTimeout?: number;
+  /** OpenSSL SSL_OP_* bits (crypto.constants), e.g. SSL_OP_NO_TICKET. */
+  secureOptions?: number;
   [other: string]: unknown;
 }
 
@@ -59,6 +61,12 @@ export interface ContextVariant {
   alpn?: readonly string[] | null;
   keylog?: boolean;
   sessions?: boolean;
+  /** Server: 'newSession'/'resumeSession' listeners (an external session cache). */
+  sessionCache?: boolean;
+  /** Server: 'OCSPRequest' listeners. */
+  ocsp?: boolean;
+  /** Server: an ALPNCallback. */
+  alpnCallback?: boolean;
 }
 
 function unsupported(option: string): Error {
@@ -93,6 +101,8 @@ export class SecureContext {
   readonly #contexts = new Map<string, SSLContext>();
   readonly #minVersion: TLSVersion;
   readonly #maxVersion: TLSVersion;
+  /** One set of ticket keys for every server SSLContext of this SecureContext. */
+  #ticketKeys: Buffer | undefined;
 
   constructor(options: SecureContextOptions = {}) {
     checkSupportedOptions(options);
@@ -142,6 +152,9 @@ export class SecureContext {
       variant.alpn ? variant.alpn.join('\u0000') : '',
       variant.keylog ? 1 : 0,
       variant.sessions ? 1 : 0,
+      variant.sessionCache ? 1 : 0,
+      variant.ocsp ? 1 : 0,
+      variant.alpnCallback ? 1 : 0,
     ].join('|');
     let context = this.#contexts.get(key);
     if (context === undefined) {
@@ -154,6 +167,23 @@ export class SecureContext {
   /** Every SSLContext built so far (to apply server-wide changes such as ticket keys). */
   builtContexts(): SSLContext[] {
     return [...this.#contexts.values()];
+  }
+
+  /**
+   * The session ticket keys shared by all the server SSLContexts of this
+   * SecureContext (whatever per-connection variant a connection uses, a
+   * ticket from one is accepted by the others).
+   */
+  get ticketKeys(): Buffer {
+    if (this.#ticketKeys === undefined) this.sslContext('server');
+    return Buffer.from(this.#ticketKeys!);
+  }
+
+  set ticketKeys(keys: Buffer) {
+    this.#ticketKeys = Buffer.from(keys);
+    for (const context of this.#contexts.values()) {
+      if (context.serverSide) context.setTicketKeys(this.#ticketKeys);
+    }
   }
 
   #build(side: 'client' | 'server', variant: ContextVariant): SSLContext {
@@ -193,7 +223,14 @@ export class SecureContext {
     }
     if (options.sessionIdContext !== undefined) ctx.setSessionIdContext(String(options.sessionIdContext).slice(0, 32));
     if (options.sessionTimeout !== undefined) ctx.setSessionTimeout(options.sessionTimeout);
-    if (options.ticketKeys !== undefined && side === 'server') ctx.setTicketKeys(options.ticketKeys);
+    if (side === 'server') {
+      // Every server variant uses the same ticket keys: the option's, or the
+      // first context's random ones.
+      this.#ticketKeys ??= options.ticketKeys !== undefined ? Buffer.from(options.ticketKeys) : ctx.getTicketKeys();
+      if (this.#ticketKeys !== undefined) ctx.setTicketKeys(this.#ticketKeys);
+      if (variant.sessionCache) ctx.externalSessionCache = true;
+    }
+    if (options.secureOptions !== undefined && options.secureOptions !== null) ctx.setOptions(Number(options.secureOptions));
     if (variant.alpn && variant.alpn.length > 0) ctx.setAlpnProtocols(variant.alpn);
     return ctx;
   }

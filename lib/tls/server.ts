@@ -10,7 +10,6 @@ import { SecureContext, type SecureContextOptions } from './secure-context';
 import { TLSSocket, alpnList, type TLSSocketOptions } from './tls-socket';
 
 export interface TlsServerOptions extends TLSSocketOptions, SecureContextOptions {
-  ALPNCallback?: (info: { servername: string; protocols: string[] }) => string | undefined;
   pauseOnConnect?: boolean;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -44,8 +43,8 @@ class TlsServer extends net.Server {
         code: 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS',
       });
     }
-    if (opts.ALPNCallback !== undefined) {
-      throw Object.assign(new Error('memtls/tls does not support the \'ALPNCallback\' option'), { code: 'ERR_MEMTLS_UNSUPPORTED_OPTION' });
+    if (opts.ALPNCallback != null && typeof opts.ALPNCallback !== 'function') {
+      throw Object.assign(new TypeError('The "options.ALPNCallback" property must be of type function'), { code: 'ERR_INVALID_ARG_TYPE' });
     }
     super({
       allowHalfOpen: opts.allowHalfOpen,
@@ -110,19 +109,14 @@ class TlsServer extends net.Server {
   }
 
   getTicketKeys(): Buffer {
-    const keys = this.#secureContext.sslContext('server').getTicketKeys();
-    if (keys === undefined) throw Object.assign(new Error('no ticket keys'), { code: 'ERR_TLS_INVALID_STATE' });
-    return keys;
+    return this.#secureContext.ticketKeys;
   }
 
   setTicketKeys(keys: Buffer): void {
     if (!Buffer.isBuffer(keys) || keys.length !== 48) {
       throw Object.assign(new TypeError('Session ticket keys must be a 48-byte buffer'), { code: 'ERR_INVALID_ARG_VALUE' });
     }
-    this.#secureContext.sslContext('server');
-    for (const context of this.#secureContext.builtContexts()) {
-      if (context.serverSide) context.setTicketKeys(keys);
-    }
+    this.#secureContext.ticketKeys = keys;
   }
 }
 

@@ -21,6 +21,16 @@
  * verify result and checkServerIdentity, and rejectUnauthorized decides.
  * Errors before the socket is secure go to 'error' on a client and to the
  * server's 'tlsClientError' on a server.
+ *
+ * The server's handshake-time decisions run while the core holds the
+ * handshake paused, never inside OpenSSL: at the ClientHello the
+ * 'resumeSession' lookup and then ALPNCallback (clientHelloBridge), at the
+ * certificate SNICallback and then 'OCSPRequest' (sniBridge, ocspBridge).
+ * 'newSession' holds our last handshake flight (and 'secureConnection')
+ * until its `done` is called, as node:tls does.
+ *
+ * With `onread`, plaintext is decrypted straight into the caller's buffer
+ * (the TLSSocket is then a BufferedProtocol) and no 'data' is emitted.
  */
 import * as net from 'node:net';
 import { X509Certificate } from 'node:crypto';
@@ -30,9 +40,10 @@ import type { DetailedPeerCertificate, PeerCertificate } from '../ssl/certificat
 import { SSLError } from '../ssl/errors';
 import type { SSLObject } from '../ssl/ssl-object';
 import { SSLSession } from '../ssl/session';
-import type { SSLContext } from '../ssl/ssl-context';
+import type { ClientHelloInfo, ClientHelloResult, ServerSession, SSLContext } from '../ssl/ssl-context';
 import { ConnectionAbortedError, ConnectionResetError } from '../protocol/errors';
-import type { ProtocolLike, Transport } from '../protocol/protocols';
+import { NodeEventLoop, getEventLoop, type ExceptionContext } from '../protocol/event-loop';
+import type { BufferedProtocolLike, ProtocolLike, Transport } from '../protocol/protocols';
 import { SocketTransport } from '../protocol/socket-transport';
 import { SSLProtocol, type SSLProtocolTransport } from '../protocol/ssl-protocol';
 import { Waiter } from '../protocol/waiter';
@@ -40,6 +51,19 @@ import { checkServerIdentity as defaultCheckServerIdentity } from './check-serve
 import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
 
 export type CheckServerIdentity = (hostname: string, cert: PeerCertificate) => Error | undefined;
+
+/**
+ * node:tls's ALPNCallback: picks one of the client's protocols, or undefined
+ * to refuse the connection. `servername` is false when the client sent no
+ * SNI (as node:tls; typed as @types/node types it).
+ */
+export type ALPNCallback = (info: { servername: string; protocols: string[] }) => string | undefined;
+
+/** net.Socket's `onread`: plaintext goes into `buffer` and `callback(nread, buffer)` sees it. */
+export interface OnReadOptions {
+  buffer: Uint8Array | (() => Uint8Array);
+  callback: (bytesWritten: number, buffer: Uint8Array) => boolean | void;
+}
 
 export interface TLSSocketOptions extends SecureContextOptions {
   isServer?: boolean;
@@ -49,6 +73,7 @@ export interface TLSSocketOptions extends SecureContextOptions {
   rejectUnauthorized?: boolean;
   ALPNProtocols?: string[] | Buffer[] | Uint8Array;
   SNICallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  ALPNCallback?: ALPNCallback;
   session?: Buffer | string;
   servername?: string;
   checkServerIdentity?: CheckServerIdentity;
@@ -58,15 +83,45 @@ export interface TLSSocketOptions extends SecureContextOptions {
   allowHalfOpen?: boolean;
   signal?: AbortSignal;
   requestOCSP?: boolean;
+  /** Client sockets that make their own connection (no `socket` given): see OnReadOptions. */
+  onread?: OnReadOptions;
   host?: string;
   port?: number;
 }
 
+/**
+ * The drop-in's event loop: the process-wide one, except that a failed
+ * handshake is not logged, because a TLSSocket always reports it to the
+ * application ('error', or the server's 'tlsClientError'), as node:tls does.
+ * This matters for errors that are not OS or SSL errors: those given by
+ * SNICallback, ALPNCallback, 'resumeSession' or 'OCSPRequest'.
+ */
+class TLSEventLoop extends NodeEventLoop {
+  override getDebug(): boolean {
+    return getEventLoop().getDebug();
+  }
+
+  override callExceptionHandler(context: ExceptionContext): void {
+    if (context.protocol instanceof SSLProtocol && context.message.startsWith('SSL handshake failed')) return;
+    getEventLoop().callExceptionHandler(context);
+  }
+}
+
+const tlsLoop = new TLSEventLoop();
+
 /** Which TLSSocket each live SSLObject belongs to (for context-wide callbacks). */
 const socketOf = new WeakMap<SSLObject, TLSSocket>();
 
-function sessionCallback(sslObject: SSLObject): void {
-  socketOf.get(sslObject)?.[kNewSession]();
+function sessionCallback(sslObject: SSLObject, session?: ServerSession): void {
+  socketOf.get(sslObject)?.[kNewSession](session);
+}
+
+function clientHelloBridge(sslObject: SSLObject, hello: ClientHelloInfo): ClientHelloResult | Promise<ClientHelloResult> | undefined {
+  return socketOf.get(sslObject)?.[kClientHello](hello);
+}
+
+function ocspBridge(sslObject: SSLObject): Promise<Buffer | undefined> | undefined {
+  return socketOf.get(sslObject)?.[kOCSPRequest](sslObject);
 }
 
 function keylogCallback(line: Buffer, sslObject: SSLObject): void {
@@ -79,6 +134,16 @@ function keylogCallback(line: Buffer, sslObject: SSLObject): void {
 
 const kNewSession = Symbol('memtls.newSession');
 const kSelectContext = Symbol('memtls.selectContext');
+const kClientHello = Symbol('memtls.clientHello');
+const kOCSPRequest = Symbol('memtls.OCSPRequest');
+
+/** net.Socket's rule: an onread with a usable buffer and a callback, otherwise none. */
+function validOnread(onread: unknown): OnReadOptions | null {
+  if (onread === null || typeof onread !== 'object') return null;
+  const { buffer, callback } = onread as Partial<OnReadOptions>;
+  if (!(buffer instanceof Uint8Array || typeof buffer === 'function') || typeof callback !== 'function') return null;
+  return onread as OnReadOptions;
+}
 
 /** Decodes ALPN options given as strings, Buffers or wire format. */
 export function alpnList(value: TLSSocketOptions['ALPNProtocols']): string[] | null {
@@ -138,6 +203,12 @@ export class TLSSocket extends net.Socket {
   #verifyError: Error | null = null;
   #closed = false;
   #variant: ContextVariant = {};
+  /** Server: 'newSession' listeners that have not called done() yet. */
+  #newSessionsPending = 0;
+  /** Server: the handshake completed while a 'newSession' was pending. */
+  #securePending = false;
+  #onread: OnReadOptions | null = null;
+  #onreadBuffer: Uint8Array | null = null;
 
   constructor(socket?: Duplex | null, options: TLSSocketOptions = {}) {
     super({
@@ -148,6 +219,8 @@ export class TLSSocket extends net.Socket {
     this.#options = options;
     this.#isServer = Boolean(options.isServer);
     this.server = options.server;
+    // As net.Socket: onread applies only to a socket this TLSSocket connects itself.
+    if (socket == null && !this.#isServer) this.#onread = validOnread(options.onread);
     this.#secureContext = options.secureContext ?? new SecureContext(options);
     if (this.#isServer) {
       this.servername = null;
@@ -166,12 +239,17 @@ export class TLSSocket extends net.Socket {
     const options = this.#options;
     const alpn = alpnList(options.ALPNProtocols);
     const wantsSessions = !this.#isServer;
+    const server = this.#isServer ? this.server : undefined;
     this.#variant = {
       requestCert: this.#isServer && Boolean(options.requestCert),
       rejectUnauthorized: options.rejectUnauthorized !== false,
       alpn,
       keylog: this.#wantsKeylog(),
       sessions: wantsSessions,
+      // node:tls checks the server's listeners when a connection starts.
+      sessionCache: server !== undefined && (server.listenerCount('newSession') > 0 || server.listenerCount('resumeSession') > 0),
+      ocsp: server !== undefined && server.listenerCount('OCSPRequest') > 0,
+      alpnCallback: this.#isServer && typeof options.ALPNCallback === 'function',
     };
     let context: SSLContext;
     try {
@@ -180,12 +258,12 @@ export class TLSSocket extends net.Socket {
       process.nextTick(() => this.destroy(error as Error));
       return;
     }
-    this.#prepareContext(context, wantsSessions);
+    this.#prepareContext(context);
     const servername = this.#isServer ? null : (options.servername ?? null);
     const waiter = new Waiter();
     let sslProtocol: SSLProtocol;
     try {
-      sslProtocol = new SSLProtocol(null, this.#appProtocol, context, waiter, {
+      sslProtocol = new SSLProtocol(tlsLoop, this.#onread !== null ? this.#bufferedAppProtocol : this.#appProtocol, context, waiter, {
         serverSide: this.#isServer,
         serverHostname: servername && net.isIP(servername) === 0 ? servername : null,
         sslHandshakeTimeout: this.#handshakeTimeoutSeconds(),
@@ -199,6 +277,8 @@ export class TLSSocket extends net.Socket {
     this.#transport = sslProtocol.appTransport;
     socketOf.set(sslProtocol.sslObject, this);
     if (options.session !== undefined && !this.#isServer) this.setSession(options.session);
+    if (options.requestOCSP && !this.#isServer) sslProtocol.sslObject.requestOcsp();
+    if (this.#readPaused) this.#transport?.pauseReading();
     const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false });
     // Success arrives through connectionMade; the waiter reports failures, and
     // a close before the handshake finished (it resolves without a handshake).
@@ -232,14 +312,25 @@ export class TLSSocket extends net.Socket {
     return this.listenerCount('keylog') > 0 || (this.server?.listenerCount('keylog') ?? 0) > 0;
   }
 
-  #prepareContext(context: SSLContext, sessions: boolean): void {
-    if (sessions && context.newSessionCallback !== sessionCallback) context.newSessionCallback = sessionCallback;
+  /**
+   * Installs the bridges this connection's variant needs on `context` (once
+   * per context). `sni` is false for a context an SNICallback chose: its
+   * certificate is already decided.
+   */
+  #prepareContext(context: SSLContext, sni = true): void {
+    const variant = this.#variant;
+    if ((variant.sessions || variant.sessionCache) && context.newSessionCallback !== sessionCallback) {
+      context.newSessionCallback = sessionCallback;
+    }
     if (this.#wantsKeylog() && context.keylogCallback !== keylogCallback) context.keylogCallback = keylogCallback;
     if (this.#isServer) {
-      const sni = this.#options.SNICallback;
-      if (sni !== undefined && context.sniCallback === undefined) {
+      if (sni && this.#options.SNICallback !== undefined && context.sniCallback === undefined) {
         context.sniCallback = sniBridge;
       }
+      if ((variant.sessionCache || variant.alpnCallback) && context.clientHelloCallback !== clientHelloBridge) {
+        context.clientHelloCallback = clientHelloBridge;
+      }
+      if (variant.ocsp && context.ocspCallback !== ocspBridge) context.ocspCallback = ocspBridge;
     }
   }
 
@@ -290,6 +381,38 @@ export class TLSSocket extends net.Socket {
   };
 
   /**
+   * The application protocol with `onread`: the same events, but plaintext
+   * is decrypted straight into the caller's buffer and handed to its callback.
+   */
+  readonly #bufferedAppProtocol: BufferedProtocolLike = {
+    connectionMade: (transport) => this.#appProtocol.connectionMade?.(transport),
+    getBuffer: () => {
+      if (this.#onreadBuffer === null) {
+        const source = this.#onread!.buffer;
+        this.#onreadBuffer = typeof source === 'function' ? source() : source;
+      }
+      return this.#onreadBuffer;
+    },
+    bufferUpdated: (nbytes: number) => {
+      const onread = this.#onread!;
+      const buffer = this.#onreadBuffer!;
+      this.#bytesRead += nbytes;
+      this.#refreshTimeout();
+      const keepReading = onread.callback.call(this, nbytes, buffer) !== false;
+      // A buffer function is asked for the next buffer after each callback (as net.Socket).
+      if (typeof onread.buffer === 'function') {
+        const next = onread.buffer();
+        if (next instanceof Uint8Array && next.byteLength > 0) this.#onreadBuffer = next;
+      }
+      if (!keepReading) this.pause();
+    },
+    eofReceived: () => this.#appProtocol.eofReceived?.(),
+    connectionLost: (exc: Error | null) => this.#appProtocol.connectionLost?.(exc),
+    pauseWriting: () => this.#appProtocol.pauseWriting?.(),
+    resumeWriting: () => this.#appProtocol.resumeWriting?.(),
+  };
+
+  /**
    * Ends the readable side as net.Socket does on EOF: 'end' follows at once
    * if nothing is buffered, otherwise once the reader has drained the data.
    */
@@ -335,9 +458,19 @@ export class TLSSocket extends net.Socket {
           return;
         }
       }
+      if (this.#newSessionsPending > 0) {
+        // node:tls: 'secureConnection' waits for the 'newSession' listener's done().
+        this.#securePending = true;
+        return;
+      }
       this.secureConnecting = false;
       this.emit('secure');
       return;
+    }
+    if (this.#options.requestOCSP) {
+      // As node:tls, before the verdict: the response, or null when none was stapled.
+      this.emit('OCSPResponse', sslObject.ocspResponse());
+      if (this.destroyed) return;
     }
     if (result !== null && result.code !== 0) {
       this.#verifyError = nodeError(result.message, result.name);
@@ -388,7 +521,11 @@ export class TLSSocket extends net.Socket {
     return new Error(String(error));
   }
 
-  [kNewSession](): void {
+  [kNewSession](session?: ServerSession): void {
+    if (this.#isServer) {
+      if (session !== undefined) this.#emitNewSession(session);
+      return;
+    }
     if (this.listenerCount('session') === 0) return;
     if (!this.#secure) {
       // node:tls emits 'session' only after the peer is verified.
@@ -413,11 +550,116 @@ export class TLSSocket extends net.Socket {
           return;
         }
         try {
-          if (secureContext != null) sslObject.context = secureContext.sslContext('server', this.#variant);
+          if (secureContext != null) {
+            const context = secureContext.sslContext('server', this.#variant);
+            // OpenSSL asks the context in use for ALPN and keylog: same bridges.
+            this.#prepareContext(context, false);
+            sslObject.context = context;
+          }
           resolve();
         } catch (error) {
           reject(error);
         }
+      });
+    });
+  }
+
+  /**
+   * Server: hands a new session to the 'newSession' listeners (an external
+   * cache). Until `done` is called, our ciphertext (the end of the handshake)
+   * is held back and 'secureConnection' waits.
+   */
+  #emitNewSession(session: ServerSession): void {
+    const server = this.server;
+    if (server === undefined) return;
+    let called = false;
+    const done = (): void => {
+      if (called) return;
+      called = true;
+      if (--this.#newSessionsPending > 0) return;
+      this.#sslProtocol?.holdOutgoing(false);
+      if (this.#securePending && !this.destroyed) {
+        this.#securePending = false;
+        this.secureConnecting = false;
+        this.emit('secure');
+      }
+    };
+    if (this.#newSessionsPending++ === 0) this.#sslProtocol?.holdOutgoing(true);
+    if (!server.emit('newSession', session.id, session.der, done)) done();
+  }
+
+  /**
+   * Server, at the ClientHello: asks the 'resumeSession' listeners for the
+   * session the client offers (when it offers one by id, not by ticket),
+   * then ALPNCallback for the protocol; node:tls's order.
+   */
+  [kClientHello](hello: ClientHelloInfo): ClientHelloResult | Promise<ClientHelloResult> {
+    const result: ClientHelloResult = {};
+    const chooseAlpn = (): ClientHelloResult => {
+      const callback = this.#options.ALPNCallback;
+      const protocols = hello.alpnProtocols;
+      if (typeof callback !== 'function' || protocols === undefined) return result;
+      const selected = callback.call(this, { servername: hello.serverName ?? (false as unknown as string), protocols });
+      if (selected === undefined) {
+        // node:tls: undefined refuses the connection (no_application_protocol).
+        result.alpnProtocol = null;
+      } else if (!protocols.includes(selected)) {
+        throw nodeError(
+          `ALPN callback returned a value (${String(selected)}) that did not match any of the client's offered protocols (${protocols.join(', ')})`,
+          'ERR_TLS_ALPN_CALLBACK_INVALID_RESULT',
+        );
+      } else {
+        result.alpnProtocol = selected;
+      }
+      return result;
+    };
+    const server = this.server;
+    if (server === undefined || hello.sessionId.length === 0 || hello.hasTicket || server.listenerCount('resumeSession') === 0) {
+      return chooseAlpn();
+    }
+    return new Promise((resolve, reject) => {
+      let called = false;
+      server.emit('resumeSession', hello.sessionId, (err: Error | null | undefined, sessionData?: Buffer | null) => {
+        if (called) {
+          this.destroy(nodeError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK'));
+          return;
+        }
+        called = true;
+        if (err) {
+          reject(err);
+          return;
+        }
+        if (sessionData != null) result.session = typeof sessionData === 'string' ? Buffer.from(sessionData, 'latin1') : sessionData;
+        try {
+          resolve(chooseAlpn());
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+
+  /**
+   * Server, at the certificate (after SNICallback): asks the 'OCSPRequest'
+   * listeners for the response to staple, given the certificate being served
+   * and its issuer (DER; the issuer is null when unknown).
+   */
+  [kOCSPRequest](sslObject: SSLObject): Promise<Buffer | undefined> | undefined {
+    const server = this.server;
+    if (server === undefined || server.listenerCount('OCSPRequest') === 0) return undefined;
+    const context = sslObject.context;
+    const certificate = context.getCertificate() ?? null;
+    const issuer = context.getIssuer() ?? null;
+    return new Promise((resolve, reject) => {
+      let called = false;
+      server.emit('OCSPRequest', certificate, issuer, (err: Error | null | undefined, response?: Buffer | null) => {
+        if (called) {
+          this.destroy(nodeError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK'));
+          return;
+        }
+        called = true;
+        if (err) reject(err);
+        else resolve(response ?? undefined);
       });
     });
   }
@@ -430,10 +672,28 @@ export class TLSSocket extends net.Socket {
   // --- stream plumbing -------------------------------------------------------------
 
   override _read(size: number): void {
-    if (this.#readPaused) {
+    if (this.#readPaused && this.#onread === null) {
       this.#readPaused = false;
       this.#transport?.resumeReading();
     }
+  }
+
+  // With onread no data goes through the readable side: pause() and resume()
+  // stop and restart decryption into the caller's buffer (net.Socket's rule).
+  override pause(): this {
+    if (this.#onread !== null && !this.#readPaused) {
+      this.#readPaused = true;
+      this.#transport?.pauseReading();
+    }
+    return super.pause();
+  }
+
+  override resume(): this {
+    if (this.#onread !== null && this.#readPaused) {
+      this.#readPaused = false;
+      this.#transport?.resumeReading();
+    }
+    return super.resume();
   }
 
   // net.Socket keeps strings as strings (decodeStrings: false): encode here.
