@@ -17,7 +17,11 @@ export type {
   ClientHelloResult,
   ClientHelloCallback,
   OCSPCallback,
-  VerifyLocations, WrapBioOptions, PemOrPath, Password } from './ssl/ssl-context';
+  VerifyLocations,
+  WrapBioOptions,
+  PemOrPath,
+  Password,
+} from './ssl/ssl-context';
 export { SSLObject } from './ssl/ssl-object';
 export { SSLSession } from './ssl/session';
 export type { PeerCertificate, DetailedPeerCertificate } from './ssl/certificate';
