@@ -241,3 +241,21 @@ describe('node tls: the peer closing before the handshake', () => {
     expect(secure).to.equal(false);
   });
 });
+
+describe('node tls: the signal option', () => {
+  // Behaviour of net.Socket's `signal` option, which tls.connect passes on.
+  it('destroys the socket with an AbortError when the signal aborts', async () => {
+    const server = tls.createServer({ key, cert }, (socket) => socket.resume());
+    const port = await listen(server);
+    const controller = new AbortController();
+    const socket = track(tls.connect({ port, host: HOST, ca, servername: 'localhost', signal: controller.signal }));
+    await once(socket, 'secureConnect');
+    const failed = once(socket, 'error');
+    controller.abort();
+    const [error] = (await failed) as [Error & { code?: string }];
+    expect(error.name).to.equal('AbortError');
+    expect(error.code).to.equal('ABORT_ERR');
+    if (!socket.closed) await once(socket, 'close');
+    expect(socket.destroyed).to.equal(true);
+  });
+});
