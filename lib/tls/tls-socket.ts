@@ -225,6 +225,13 @@ export class TLSSocket extends net.Socket {
     if (this.#isServer) {
       this.servername = null;
     }
+    // As node:tls: adding a 'keylog' listener turns key logging on, even on a
+    // socket whose TLS layer already started (new TLSSocket(connectedSocket)).
+    this.on('newListener', (event: string | symbol) => {
+      if (event !== 'keylog') return;
+      const context = this.#sslProtocol?.sslObject.context;
+      if (context !== undefined && context.keylogCallback !== keylogCallback) context.keylogCallback = keylogCallback;
+    });
     if (socket != null) this.#attach(socket);
   }
 

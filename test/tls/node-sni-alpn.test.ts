@@ -221,3 +221,25 @@ describe('node tls: ALPN between server and client', () => {
       .with.property('code', 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS');
   });
 });
+
+describe('node tls: keylog on a socket wrapped after it connected', () => {
+  // As test-tls-enable-keylog-cli / the 'keylog' event docs: adding a listener turns logging on.
+  it("emits 'keylog' lines when the listener is added after new TLSSocket(connectedSocket)", async () => {
+    const secureContext = tls.createSecureContext({ key: readCert('server-ec.key'), cert: readCert('server-ec.pem') });
+    const lines: Buffer[] = [];
+    const secured = new Promise<void>((resolve) => {
+      const raw = net.createServer((socket) => {
+        const tlsSocket = track(new tls.TLSSocket(socket, { isServer: true, secureContext }));
+        tlsSocket.on('keylog', (line: Buffer) => lines.push(line));
+        tlsSocket.once('secure', () => resolve());
+      });
+      void listen(raw).then((port) => {
+        const client = track(tls.connect({ port, host: HOST, servername: 'localhost', ca: readCert('ca.pem') }));
+        client.resume();
+      });
+    });
+    await secured;
+    expect(lines.length).to.be.at.least(4);
+    for (const line of lines) expect(line.toString()).to.match(/^[A-Z_0-9]+ [0-9a-f]+ [0-9a-f]+\n$/);
+  });
+});
