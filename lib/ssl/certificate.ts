@@ -76,6 +76,18 @@ function parseInfoAccess(text: string): Record<string, string[]> {
   return access;
 }
 
+/**
+ * Just the names a hostname check reads (subject and subjectaltname): a
+ * fraction of decodeCertificate's cost, which also computes fingerprints and
+ * exports the public key.
+ */
+export function decodeIdentity(der: Buffer): Pick<PeerCertificate, 'subject' | 'subjectaltname'> {
+  const x509 = new X509Certificate(der);
+  const identity: Pick<PeerCertificate, 'subject' | 'subjectaltname'> = { subject: parseDistinguishedName(x509.subject) };
+  if (x509.subjectAltName !== undefined) identity.subjectaltname = x509.subjectAltName;
+  return identity;
+}
+
 export function decodeCertificate(der: Buffer): PeerCertificate {
   const x509 = new X509Certificate(der);
   const cert: PeerCertificate = {

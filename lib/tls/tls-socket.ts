@@ -36,7 +36,7 @@ import * as net from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 
-import type { DetailedPeerCertificate, PeerCertificate } from '../ssl/certificate';
+import { decodeIdentity, type DetailedPeerCertificate, type PeerCertificate } from '../ssl/certificate';
 import { SSLError } from '../ssl/errors';
 import type { SSLObject } from '../ssl/ssl-object';
 import { SSLSession } from '../ssl/session';
@@ -484,9 +484,16 @@ export class TLSSocket extends net.Socket {
     } else if (!sslObject.sessionReused) {
       const check = this.#options.checkServerIdentity ?? defaultCheckServerIdentity;
       const hostname = this.#options.servername || this.#options.host || 'localhost';
-      const cert = this.getPeerCertificate();
-      const error = check(hostname, cert as PeerCertificate);
-      if (error) this.#verifyError = error;
+      const der = sslObject.getPeerCert(true);
+      if (check === defaultCheckServerIdentity && der !== null) {
+        // The default check reads only the names: decode just those, and the
+        // whole certificate only for the error of a failed check.
+        const error = check(hostname, decodeIdentity(der) as PeerCertificate);
+        if (error) this.#verifyError = Object.assign(error, { cert: this.getPeerCertificate() });
+      } else {
+        const error = check(hostname, this.getPeerCertificate() as PeerCertificate);
+        if (error) this.#verifyError = error;
+      }
     }
     this.authorized = this.#verifyError === null;
     this.authorizationError = this.#verifyError === null ? null : ((this.#verifyError as Error & { code?: string }).code ?? this.#verifyError.message);
