@@ -24,6 +24,9 @@ import {
   type ProtocolLike,
 } from './protocols';
 
+/** Writes smaller than this are gathered until the next tick (see write()). */
+const CORK_BELOW = 16 * 1024;
+
 /** Default write limits of the socket layer (asyncio's selector transport). */
 const DEFAULT_HIGH_WATER = 64 * 1024;
 
@@ -41,6 +44,12 @@ export class SocketTransport implements LowerTransport {
   #highWater = DEFAULT_HIGH_WATER;
   #lowWater = DEFAULT_HIGH_WATER / 4;
   readonly #extra: Record<string, unknown>;
+  #corked = false;
+  readonly #uncork = (): void => {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.stream.uncork();
+  };
   readonly #made = new Waiter();
 
   readonly #onData = (chunk: Buffer | string): void => this.#dataReceived(chunk);
@@ -159,6 +168,19 @@ export class SocketTransport implements LowerTransport {
       return;
     }
     if (data.byteLength === 0) return;
+    // Small writes made in the same turn of the loop leave as one writev: the
+    // stream is corked until the next tick (many small TLS records would
+    // otherwise cost one system call each). A large write flushes them and
+    // goes out at once.
+    if (data.byteLength < CORK_BELOW) {
+      if (!this.#corked) {
+        this.#corked = true;
+        this.stream.cork();
+        process.nextTick(this.#uncork);
+      }
+    } else {
+      this.#uncork();
+    }
     const accepted = this.stream.write(data);
     // Pause only when the stream itself refused more (so a 'drain' is sure to
     // follow) and the backlog is above our mark: the effective mark is the
@@ -245,6 +267,9 @@ export class SocketTransport implements LowerTransport {
     if (this.#lost) return;
     if (exc !== null && this.#lostError === null) this.#lostError = exc;
     this.#closing = true;
+    // What was written this turn (a handshake alert, say) leaves before the
+    // socket goes, as it would have without the cork.
+    this.#uncork();
     this.stream.destroy();
   }
 
