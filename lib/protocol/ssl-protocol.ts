@@ -836,15 +836,20 @@ export class SSLProtocol implements ProtocolLike {
     let more: Buffer[] | null = null;
     let outcome: number;
     for (;;) {
-      const status = this.#engine.receive(this.#takeChunk(), sharedRead, 0, READ_BUFFER_SIZE);
+      // Decrypt straight into the Buffer the application will get: no copy.
+      // Plaintext is at most the chunk plus a record OpenSSL still held
+      // from the previous chunk; a smaller guess just takes another round.
+      const chunk = this.#takeChunk();
+      const size = chunk === null ? READ_BUFFER_SIZE : chunk.length + (chunk.length >= 16384 ? 16640 : 512);
+      const out = Buffer.allocUnsafe(size);
+      const status = this.#engine.receive(chunk, out, 0, size);
       const n = lengths[Slot.Bytes];
       this.#outgoingPending = lengths[Slot.Pending];
       if (status & ~StatusFlag.Mask) this.#sslObject.handleFlags(status);
       if (n > 0) {
-        const copy = Buffer.allocUnsafe(n);
-        sharedRead.copy(copy, 0, 0, n);
-        if (first === null) first = copy;
-        else (more ??= [first]).push(copy);
+        const data = n === size ? out : out.subarray(0, n);
+        if (first === null) first = data;
+        else (more ??= [first]).push(data);
       }
       outcome = status & StatusFlag.Mask;
       if (outcome !== Status.Ok) break;
