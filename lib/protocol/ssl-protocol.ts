@@ -24,10 +24,11 @@
  *
  * Every byte goes through the core's non-throwing fast path: one native call
  * per socket chunk in (SSLObject.engine.receive), one per batch of writes out
- * (engine.send). Plaintext is decrypted into one buffer shared by all
- * connections and copied out only for `dataReceived` (a BufferedProtocol
- * gets it straight in its own buffer); ciphertext is written into a shared
- * slab whose slices go to the socket. Invariant: nothing in the shared read
+ * (engine.send). Plaintext is decrypted straight into the Buffer that
+ * `dataReceived` will get (a BufferedProtocol: into its own buffer); only
+ * data nobody will see (read-into-void, half-close reads) goes through one
+ * buffer shared by all connections. Ciphertext is written into a shared slab
+ * whose slices go to the socket. Invariant: nothing in the shared read
  * buffer outlives the call that filled it; it is copied out before any
  * application callback runs.
  *
