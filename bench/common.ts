@@ -4,6 +4,25 @@
  * parameters of one trial, and the messages exchanged over the IPC channel.
  */
 
+import * as fs from 'node:fs';
+
+/** This process and its ancestors (npm, sh): their CPU is not "other" load. */
+export function ownLineage(): Set<number> {
+  const pids = new Set<number>([process.pid, process.ppid]);
+  let pid = process.ppid;
+  for (let depth = 0; depth < 16 && pid > 1; depth++) {
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces.
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      pids.add(pid);
+    } catch {
+      break;
+    }
+  }
+  return pids;
+}
+
 /** The four stacks measured against each other, in the order trials run. */
 export const CONTENDERS = ['node:tls', 'memtls/tls', 'memtls/protocol', 'net'] as const;
 export type Contender = (typeof CONTENDERS)[number];

@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MemoryBIO, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER, SSLContext, type SSLObject } from '../lib';
 import { native, Slot, Status, StatusFlag, type NativeSSLObject } from '../lib/native';
+import { ownLineage } from './common';
 
 const HOST = 'localhost';
 const CIPHERSUITE = 'TLS_AES_128_GCM_SHA256';
@@ -119,23 +120,6 @@ function idleMachineLoad(ms: number): number | undefined {
   const after = cpuJiffies();
   if (before === undefined || after === undefined || after[1] === before[1]) return undefined;
   return ((after[0] - before[0]) / (after[1] - before[1])) * os.cpus().length;
-}
-
-/** This process and its ancestors (npm, sh): not "other" load. */
-function ownLineage(): Set<number> {
-  const pids = new Set<number>([process.pid, process.ppid]);
-  let pid = process.ppid;
-  for (let depth = 0; depth < 16 && pid > 1; depth++) {
-    try {
-      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces.
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      pids.add(pid);
-    } catch {
-      break;
-    }
-  }
-  return pids;
 }
 
 /**

@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import {
+  ownLineage,
   CONTENDERS,
   KiB,
   MEMTLS_CONTENDERS,
@@ -361,22 +362,6 @@ function ownAndChildrenCpu(): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** This process and its ancestors (npm, sh): not "other" load. */
-function ownLineage(): Set<number> {
-  const pids = new Set<number>([process.pid, process.ppid]);
-  let pid = process.ppid;
-  for (let depth = 0; depth < 16 && pid > 1; depth++) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      pids.add(pid);
-    } catch {
-      break;
-    }
-  }
-  return pids;
 }
 
 function busiestProcesses(count: number): string[] {
