@@ -170,6 +170,16 @@ export class SSLObject {
     this.check(this.engine.shutdown());
   }
 
+  /** True once the handshake has completed (and the connection is open). */
+  isHandshakeDone(): boolean {
+    return this.engine.isHandshakeDone();
+  }
+
+  /** Client side: the ticket inside the current session, or null (node:tls's getTLSTicket). */
+  getSessionTicket(): Buffer | null {
+    return this.engine.sessionTicket() ?? null;
+  }
+
   /** Decrypted bytes that read() can return without more input. */
   pending(): number {
     return this.engine.pending();

@@ -444,7 +444,7 @@ export class TLSSocket extends net.Socket {
 
   #onSecure(): void {
     const sslObject = this.#sslProtocol?.sslObject;
-    if (sslObject === undefined || this.destroyed || !sslObject.engine.isHandshakeDone()) return;
+    if (sslObject === undefined || this.destroyed || !sslObject.isHandshakeDone()) return;
     this.#secure = true;
     this.alpnProtocol = sslObject.selectedAlpnProtocol() ?? false;
     this.servername = this.#isServer ? (sslObject.getServername() ?? false) : (this.#options.servername ?? false);
@@ -877,7 +877,7 @@ export class TLSSocket extends net.Socket {
   getPeerCertificate(detailed = false): DetailedPeerCertificate | PeerCertificate | Record<string, never> | null {
     const ssl = this.#sslObject();
     if (ssl === null) return null;
-    if (!ssl.engine.isHandshakeDone()) return {};
+    if (!ssl.isHandshakeDone()) return {};
     const cert = detailed ? ssl.getPeerCertChain() : ssl.getPeerCert();
     return cert ?? {};
   }
@@ -972,7 +972,7 @@ export class TLSSocket extends net.Socket {
 
   /** The session ticket the server gave this client, if any. */
   getTLSTicket(): Buffer | undefined {
-    return this.#sslObject()?.engine.sessionTicket() ?? undefined;
+    return this.#sslObject()?.getSessionTicket() ?? undefined;
   }
 
   disableRenegotiation(): void {
