@@ -520,6 +520,9 @@ export class SSLProtocol implements ProtocolLike {
     }
     this.#wakeupWaiter();
     this.#doRead();
+    // The handshake grew both memory BIOs, which never shrink on their own:
+    // give their buffers back before the connection (maybe) goes idle.
+    if (this.#state === SSLProtocolState.WRAPPED) this.#engine.shrinkBuffers(0);
   }
 
   // --- shutdown ----------------------------------------------------------------
