@@ -887,6 +887,8 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   #afterRead(outcome: number): void {
+    // The application aborted from inside dataReceived: nothing more reaches it.
+    if (this.#state === SSLProtocolState.UNWRAPPED) return;
     if (outcome === Status.WantRead || outcome === Status.Ok) return;
     if (outcome === Status.CloseNotify || outcome === Status.ZeroReturn) {
       const keepOpen = this.#callEofReceived();
