@@ -729,6 +729,12 @@ export class TLSSocket extends net.Socket {
    * records.
    */
   #writeChunks(chunks: Uint8Array[], callback: (error?: Error | null) => void): void {
+    if (this.#closed && this.#transport !== null) {
+      // The connection is gone: as on a net.Socket, the write fails (and the
+      // stream is destroyed) instead of vanishing.
+      callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
+      return;
+    }
     if (this.#transport === null) {
       if (this.#closed) {
         callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
