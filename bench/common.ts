@@ -4,6 +4,7 @@
  * parameters of one trial, and the messages exchanged over the IPC channel.
  */
 
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 /** This process and its ancestors (npm, sh): their CPU is not "other" load. */
@@ -21,6 +22,28 @@ export function ownLineage(): Set<number> {
     }
   }
   return pids;
+}
+
+/**
+ * The busiest processes other than this one and its ancestors, by ps's %CPU
+ * (CPU time over lifetime, so a short-lived busy process stands out).
+ */
+export function busiestProcesses(count: number): string[] {
+  try {
+    const own = ownLineage();
+    const text = execFileSync('ps', ['-eo', 'pid,pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' });
+    return text
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim())
+      .filter((line) => line !== '')
+      .map((line) => line.split(/\s+/))
+      .filter(([pid, , comm]) => !own.has(Number(pid)) && comm !== 'ps')
+      .slice(0, count)
+      .map(([pid, pcpu, ...comm]) => `${comm.join(' ')} (pid ${pid}) ${pcpu}%`);
+  } catch {
+    return ['(ps not available)'];
+  }
 }
 
 /** The four stacks measured against each other, in the order trials run. */

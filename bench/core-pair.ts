@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MemoryBIO, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER, SSLContext, type SSLObject } from '../lib';
 import { native, Slot, Status, StatusFlag, type NativeSSLObject } from '../lib/native';
-import { ownLineage } from './common';
+import { busiestProcesses } from './common';
 
 const HOST = 'localhost';
 const CIPHERSUITE = 'TLS_AES_128_GCM_SHA256';
@@ -120,28 +120,6 @@ function idleMachineLoad(ms: number): number | undefined {
   const after = cpuJiffies();
   if (before === undefined || after === undefined || after[1] === before[1]) return undefined;
   return ((after[0] - before[0]) / (after[1] - before[1])) * os.cpus().length;
-}
-
-/**
- * The busiest processes other than this one and its ancestors, by ps's %CPU
- * (CPU time over lifetime, so a short-lived busy process stands out).
- */
-function busiestProcesses(count: number): string[] {
-  try {
-    const own = ownLineage();
-    const text = execFileSync('ps', ['-eo', 'pid,pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' });
-    return text
-      .split('\n')
-      .slice(1)
-      .map((line) => line.trim())
-      .filter((line) => line !== '')
-      .map((line) => line.split(/\s+/))
-      .filter(([pid, , comm]) => !own.has(Number(pid)) && comm !== 'ps')
-      .slice(0, count)
-      .map(([pid, pcpu, ...comm]) => `${comm.join(' ')} (pid ${pid}) ${pcpu}%`);
-  } catch {
-    return ['(ps not available)'];
-  }
 }
 
 interface Machine {

@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import {
-  ownLineage,
+  busiestProcesses,
   CONTENDERS,
   KiB,
   MEMTLS_CONTENDERS,
@@ -361,22 +361,6 @@ function ownAndChildrenCpu(): number | undefined {
     return ticks / 100;
   } catch {
     return undefined;
-  }
-}
-
-function busiestProcesses(count: number): string[] {
-  try {
-    const own = ownLineage();
-    const text = execFileSync('ps', ['-eo', 'pid,ppid,pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' });
-    return text
-      .split('\n')
-      .slice(1)
-      .map((line) => line.trim().split(/\s+/))
-      .filter((f) => f.length >= 4 && !own.has(Number(f[0])) && f[3] !== 'ps')
-      .slice(0, count)
-      .map(([pid, , pcpu, ...comm]) => `${comm.join(' ')} (pid ${pid}) ${pcpu}%`);
-  } catch {
-    return ['(ps not available)'];
   }
 }
 

@@ -410,10 +410,8 @@ export class SSLProtocol implements ProtocolLike {
       case SSLProtocolState.FLUSHING:
         this.#doFlush();
         break;
-      case SSLProtocolState.SHUTDOWN:
-        this.#processOutgoing();
-        break;
       default:
+        // SHUTDOWN: our close_notify may be waiting to go out.
         this.#processOutgoing();
         break;
     }
