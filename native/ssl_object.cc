@@ -24,6 +24,10 @@ constexpr size_t kRecordOverhead = 256;
 // A BIO that grew past this during a burst is swapped for a fresh one once
 // empty, so an idle connection does not keep its peak buffer forever.
 constexpr size_t kDefaultShrinkThreshold = 32 * 1024;
+// KeyUpdates a peer may send back to back without application data. A real
+// peer sends one every few gigabytes or on request; 32 leaves room for
+// applications that rekey eagerly.
+constexpr int kMaxKeyUpdatesWithoutData = 32;
 
 Napi::Value CipherTriple(Napi::Env env, const SSL_CIPHER* cipher) {
   Napi::Array entry = Napi::Array::New(env, 4);
@@ -138,6 +142,7 @@ SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObjec
   BIO_up_ref(wbio_);
   SSL_set_bio(ssl_, rbio_, wbio_);
   SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
+  SSL_set_msg_callback(ssl_, &SSLObject::OnRecordMessage);
 
   context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
   incoming_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
@@ -412,6 +417,26 @@ int SSLObject::DoHandshake() {
   return StatusFromError(ret);
 }
 
+void SSLObject::OnRecordMessage(int write_p, int /*version*/, int content_type, const void* buf,
+                                size_t len, SSL* ssl, void* /*arg*/) {
+  if (write_p != 0 || len == 0) return;
+  auto* self = static_cast<SSLObject*>(SSL_get_app_data(ssl));
+  if (self == nullptr) return;
+  const uint8_t type = *static_cast<const uint8_t*>(buf);
+  if (content_type == SSL3_RT_INNER_CONTENT_TYPE && type == SSL3_RT_APPLICATION_DATA) {
+    self->key_updates_in_a_row_ = 0;
+  } else if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_KEY_UPDATE) {
+    if (++self->key_updates_in_a_row_ > kMaxKeyUpdatesWithoutData) self->key_update_flood_ = true;
+  }
+}
+
+int SSLObject::FailKeyUpdateFlood() {
+  ClearErrorQueue();
+  ERR_raise(ERR_LIB_SSL, SSL_R_TOO_MANY_KEY_UPDATES);
+  CaptureSslError(&last_error_, ssl_, SSL_ERROR_SSL, server_hostname_);
+  return kStatusError;
+}
+
 int SSLObject::ReadLoop(uint8_t* out, size_t length, size_t* produced) {
   *produced = 0;
   if (deferred_status_ >= 0) {
@@ -419,9 +444,16 @@ int SSLObject::ReadLoop(uint8_t* out, size_t length, size_t* produced) {
     deferred_status_ = -1;
     return status;
   }
+  if (key_update_flood_) return FailKeyUpdateFlood();
   while (*produced < length) {
     size_t got = 0;
     const int ret = SSL_read_ex(ssl_, out + *produced, length - *produced, &got);
+    if (key_update_flood_) {
+      // Whatever this call decrypted came after the flood: dropped with it.
+      if (*produced == 0) return FailKeyUpdateFlood();
+      deferred_status_ = FailKeyUpdateFlood();
+      return kStatusOk;
+    }
     if (ret == 1) {
       *produced += got;
       continue;

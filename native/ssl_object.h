@@ -30,6 +30,11 @@
 //    throws; the SSL is freed exactly once.
 //  * A fatal error seen after some plaintext was produced is deferred: the
 //    plaintext is returned first, the error on the next call.
+//  * A peer may send at most kMaxKeyUpdatesWithoutData TLS 1.3 KeyUpdates in a
+//    row without application data between them. OpenSSL sets no limit, and
+//    each update_requested makes us derive keys and answer with a record of
+//    our own, so an unbounded flood is CPU and output for free. Past the limit
+//    the connection fails for good with SSL_R_TOO_MANY_KEY_UPDATES.
 #ifndef MEMTLS_SSL_OBJECT_H_
 #define MEMTLS_SSL_OBJECT_H_
 
@@ -134,6 +139,10 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   bool CheckOpen(Napi::Env env);
   void CaptureClientHello();
   void ReleaseHandshakeState();
+  // SSL_set_msg_callback: counts the peer's KeyUpdates between application records.
+  static void OnRecordMessage(int write_p, int version, int content_type, const void* buf,
+                              size_t len, SSL* ssl, void* arg);
+  int FailKeyUpdateFlood();
 
   Addon* addon_ = nullptr;
   SSL* ssl_ = nullptr;
@@ -169,6 +178,8 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   int flags_ = 0;             // kFlag* bits raised since the last returned status
   int new_sessions_ = 0;      // sessions noted since the last returned status
   int deferred_status_ = -1;  // a fatal status held back behind plaintext
+  int key_updates_in_a_row_ = 0;  // peer KeyUpdates since its last application record
+  bool key_update_flood_ = false;  // sticky: the limit was crossed
   ErrorInfo last_error_;
   std::vector<std::string> keylog_;
 };

@@ -4,17 +4,20 @@
  * transcript (bit flips, truncation, wrong lengths, oversized records, wrong
  * content types...), a ClientHello fed one byte at a time, garbage after
  * close_notify, fatal alerts in the middle of the handshake and a flood of
- * forged TLS 1.3 KeyUpdates. Every case must end in a typed SSLError, a
- * clean want-read (incomplete input) or a clean close; never a crash or an
- * untyped exception. A few hundred cases then go over loopback sockets to a
- * memtls/protocol server and a memtls/tls server while a well-behaved client
- * echoes 1 MiB through each.
+ * forged TLS 1.3 KeyUpdates (cut off after 32 in a row). Every case must end
+ * in a typed SSLError, a clean want-read (incomplete input) or a clean close;
+ * never a crash or an untyped exception. A few hundred cases then go over
+ * loopback sockets to a memtls/protocol server and a memtls/tls server while a
+ * well-behaved client echoes 1 MiB through each, followed by post-handshake
+ * attacks from real clients: KeyUpdate floods and TLS 1.2 renegotiation
+ * requests (node:tls's renegotiate()).
  *
  * MEMTLS_FUZZ_SEED=<n> replays a run; the seed is in every failure message.
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
+import * as nodeTls from 'node:tls';
 
 import { SSLEOFError, SSLError, SSLWantReadError, SSLZeroReturnError, type SSLContext } from '../../lib';
 import { native, Slot, Status, StatusFlag } from '../../lib/native';
@@ -23,6 +26,8 @@ import * as tls from '../../lib/tls';
 import { readCert, SERVER_NAME } from '../helpers/certs';
 import { clientContext, endpoint, handshake, makePair, serverContext, type Endpoint } from '../helpers/pair';
 import { keylogSecret, mutate, Rng, Tls13Sealer, type Mutation } from '../helpers/tls-mutator';
+import { SocketPump } from '../helpers/socket-pump';
+import { until } from '../helpers/protocol';
 
 const SEED = process.env.MEMTLS_FUZZ_SEED !== undefined ? Number(process.env.MEMTLS_FUZZ_SEED) : 0x5eed1e55;
 const HOST = '127.0.0.1';
@@ -203,17 +208,19 @@ function chunked(bytes: Buffer, rng: Rng): Buffer[] {
   return chunks;
 }
 
-/** Echoes what it receives (the protocol server's application). */
+/** Echoes what it receives (the protocol server's application); reports how each connection ended. */
 class EchoProtocol {
   transport: Transport | null = null;
+  constructor(private readonly onLost: (exc: Error | null) => void) {}
   connectionMade(transport: Transport): void {
     this.transport = transport;
   }
   dataReceived(data: Buffer): void {
     this.transport?.write(data);
   }
-  connectionLost(): void {
+  connectionLost(exc: Error | null): void {
     this.transport = null;
+    this.onLost(exc);
   }
 }
 
@@ -423,29 +430,60 @@ describe('security: hostile input (seeded fuzz)', function () {
     }
   });
 
-  it('a flood of forged TLS 1.3 KeyUpdates: 20 connections x 500 KeyUpdates, then data under the last key', () => {
+  /** A fresh in-memory connection whose client traffic secret we hold, to forge records with. */
+  function forgingPair(): { pair: ReturnType<typeof makePair>; sealer: Tls13Sealer } {
+    const keylog: string[] = [];
+    const ctx = clientContext((c) => {
+      c.setCiphersuites('TLS_AES_128_GCM_SHA256');
+      c.keylogCallback = (line) => keylog.push(line.toString());
+    });
+    const pair = makePair(ctx, serverCtx);
+    handshake(pair);
+    return { pair, sealer: new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0')) };
+  }
+
+  it('a flood of forged TLS 1.3 KeyUpdates: 20 connections x 500 KeyUpdates fail with TOO_MANY_KEY_UPDATES', () => {
     const rng = new Rng(SEED ^ 0x8);
     for (let i = 0; i < 20; i++) {
-      const keylog: string[] = [];
-      const ctx = clientContext((c) => {
-        c.setCiphersuites('TLS_AES_128_GCM_SHA256');
-        c.keylogCallback = (line) => keylog.push(line.toString());
-      });
-      const pair = makePair(ctx, serverCtx);
-      handshake(pair);
-      const sealer = new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0'));
+      const { pair, sealer } = forgingPair();
       const records: Buffer[] = [];
       for (let k = 0; k < 500; k++) records.push(sealer.keyUpdate(rng.int(8) === 0));
-      const message = Buffer.from(`after ${records.length} key updates`);
-      records.push(sealer.seal(23, message));
+      records.push(sealer.seal(23, Buffer.from('after the flood')));
       const caseId = `keyupdate-flood#${i}`;
       const result = i % 2 === 0 ? feedFast(pair.server, [Buffer.concat(records)], caseId) : feedPython(pair.server, records, caseId);
-      // OpenSSL has no limit on KeyUpdates: the connection survives and decrypts under the newest key.
-      if (result.outcome === 'error') expect(result.error).to.be.instanceOf(SSLError);
-      else expect(result.data.toString(), `seed=${SEED} ${caseId}`).to.equal(message.toString());
+      expect(result.outcome, `seed=${SEED} ${caseId}`).to.equal('error');
+      expect(result.error!.reason).to.equal('TOO_MANY_KEY_UPDATES');
+      expect(result.error!.code).to.equal('ERR_SSL_TOO_MANY_KEY_UPDATES');
+      expect(result.data.length, 'nothing decrypted after the flood is delivered').to.equal(0);
+      // The failure is final: later input gets the same error, never data.
+      const again = feedFast(pair.server, [sealer.seal(23, Buffer.from('later'))], caseId);
+      expect(again.outcome).to.equal('error');
+      expect(again.error!.reason).to.equal('TOO_MANY_KEY_UPDATES');
       pair.client.ssl.close();
       pair.server.ssl.close();
       tally.add('keyupdate-flood', result.outcome);
+    }
+  });
+
+  it('KeyUpdates paced by application data (20 x 200), or 32 in a row, are honoured', () => {
+    const rng = new Rng(SEED ^ 0x9);
+    for (let i = 0; i < 20; i++) {
+      const { pair, sealer } = forgingPair();
+      const records: Buffer[] = [];
+      const expected: string[] = [];
+      const burst = i === 0 ? 32 : 1;
+      for (let k = 0; k < (i === 0 ? 1 : 200); k++) {
+        for (let b = 0; b < burst; b++) records.push(sealer.keyUpdate(rng.int(8) === 0));
+        expected.push(`#${k};`);
+        records.push(sealer.seal(23, Buffer.from(`#${k};`)));
+      }
+      const caseId = `keyupdate-paced#${i}`;
+      const result = i % 2 === 0 ? feedFast(pair.server, [Buffer.concat(records)], caseId) : feedPython(pair.server, records, caseId);
+      expect(result.outcome, `seed=${SEED} ${caseId}: ${String(result.error)}`).to.equal('data');
+      expect(result.data.toString()).to.equal(expected.join(''));
+      pair.client.ssl.close();
+      pair.server.ssl.close();
+      tally.add('keyupdate-paced', result.outcome);
     }
   });
 
@@ -456,6 +494,9 @@ describe('security: hostile input (seeded fuzz)', function () {
     const goodSockets = new Set<tls.TLSSocket>();
     const exceptions: ExceptionContext[] = [];
     const tlsClientErrors: Array<Error & { code?: string }> = [];
+    /** How established connections ended: connectionLost(exc) on the protocol server, 'error' on the tls server. */
+    const protocolLosses: Array<Error | null> = [];
+    const tlsSocketErrors: Array<Error & { code?: string }> = [];
     const originalEmitWarning = process.emitWarning;
 
     before(async () => {
@@ -472,11 +513,11 @@ describe('security: hostile input (seeded fuzz)', function () {
         (originalEmitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
       }) as typeof process.emitWarning;
       protocolServer = await createProtocolServer(
-        () => new EchoProtocol(),
+        () => new EchoProtocol((exc) => protocolLosses.push(exc)),
         { host: HOST, port: 0, ssl: serverCtx, loop },
       );
       tlsServer = tls.createServer({ cert: readCert('server-ec.pem'), key: readCert('server-ec.key') }, (socket) => {
-        socket.on('error', () => undefined);
+        socket.on('error', (error: Error) => tlsSocketErrors.push(error));
         socket.pipe(socket);
       });
       tlsServer.on('tlsClientError', (error: Error) => tlsClientErrors.push(error));
@@ -581,6 +622,82 @@ describe('security: hostile input (seeded fuzz)', function () {
       expect(protocolServer.isServing()).to.equal(true);
       expect(tlsServer.listening).to.equal(true);
     });
+
+    /** A core SSLObject client over a raw socket completes the handshake, then forges `count` KeyUpdates. */
+    async function keyUpdateFlood(port: number, count: number): Promise<void> {
+      const keylog: string[] = [];
+      const ctx = clientContext((c) => {
+        c.setCiphersuites('TLS_AES_128_GCM_SHA256');
+        c.keylogCallback = (line) => keylog.push(line.toString());
+      });
+      const socket = net.connect({ host: HOST, port });
+      rawSockets.add(socket);
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const pump = new SocketPump(ctx, socket, { serverHostname: SERVER_NAME });
+      await pump.handshake();
+      const sealer = new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0'));
+      const records: Buffer[] = [];
+      for (let k = 0; k < count; k++) records.push(sealer.keyUpdate(k % 3 === 0));
+      records.push(sealer.seal(23, Buffer.from('never echoed')));
+      socket.write(Buffer.concat(records));
+      await closed; // the server hangs up
+      rawSockets.delete(socket);
+    }
+
+    /** A node:tls TLS 1.2 client that asks for a renegotiation once connected; resolves with its error once closed. */
+    function renegotiationAttempt(port: number): Promise<(Error & { code?: string }) | null> {
+      return new Promise((resolve) => {
+        const socket = nodeTls.connect({ host: HOST, port, servername: SERVER_NAME, ca: readCert('ca.pem'), maxVersion: 'TLSv1.2' });
+        let told: (Error & { code?: string }) | null = null;
+        socket.on('error', (error) => (told = error));
+        socket.once('secureConnect', () => socket.renegotiate({}, () => undefined));
+        socket.once('close', () => resolve(told));
+      });
+    }
+
+    it('post-handshake attacks (KeyUpdate floods, renegotiation requests) end in typed errors on both servers; good clients unharmed', async () => {
+      const ATTACKS = 10;
+      const payloadA = randomBytes(1024 * 1024);
+      const payloadB = randomBytes(1024 * 1024);
+      const protocolPort = protocolServer.address().port;
+      const tlsPort = (tlsServer.address() as net.AddressInfo).port;
+      protocolLosses.length = 0;
+      tlsSocketErrors.length = 0;
+      const attacks = async (port: number): Promise<Array<Error | null>> => {
+        const told: Array<Error | null> = [];
+        for (let i = 0; i < ATTACKS; i++) {
+          await keyUpdateFlood(port, 100);
+          told.push(await renegotiationAttempt(port));
+        }
+        return told;
+      };
+      const [echoA, echoB, toldByProtocol, toldByTls] = await Promise.all([
+        echoMiB(protocolPort, payloadA),
+        echoMiB(tlsPort, payloadB),
+        attacks(protocolPort),
+        attacks(tlsPort),
+      ]);
+      expect(echoA.equals(payloadA), 'protocol server echo intact').to.equal(true);
+      expect(echoB.equals(payloadB), 'tls server echo intact').to.equal(true);
+      // Our refusal is the no_renegotiation alert, which OpenSSL clients treat as fatal.
+      for (const told of [...toldByProtocol, ...toldByTls]) expect((told as { code?: string } | null)?.code, String(told)).to.equal('ERR_SSL_NO_RENEGOTIATION');
+      await until(() => protocolLosses.length >= 2 * ATTACKS && tlsSocketErrors.length >= 2 * ATTACKS, 'both servers saw every attack end');
+      const reasons = (errors: Array<Error | null>): string[] =>
+        errors.filter((e): e is SSLError => e instanceof SSLError).map((e) => String(e.reason)).sort();
+      const expected = [...Array(ATTACKS).fill('SSLV3_ALERT_HANDSHAKE_FAILURE'), ...Array(ATTACKS).fill('TOO_MANY_KEY_UPDATES')];
+      // memtls/protocol: connectionLost(SSLError) for each attack; only the good client ended without an error.
+      expect(reasons(protocolLosses), protocolLosses.map(String).join('; ')).to.deep.equal(expected);
+      expect(protocolLosses.filter((e) => !(e instanceof SSLError)).every((e) => e === null)).to.equal(true);
+      // memtls/tls: one 'error' per attack, with node:tls's code.
+      expect(tlsSocketErrors.map((e) => e.code).sort()).to.deep.equal(expected.map((reason) => `ERR_SSL_${reason}`));
+      for (const error of [...protocolLosses.filter((e) => e !== null), ...tlsSocketErrors]) {
+        socketTally.add('post-handshake', 'error');
+        expect(error).to.be.instanceOf(Error);
+      }
+      expect(protocolServer.isServing()).to.equal(true);
+      expect(tlsServer.listening).to.equal(true);
+    });
   });
 
   after(function () {
@@ -604,11 +721,13 @@ describe('security: hostile input (seeded fuzz)', function () {
       'after-close': 400,
       alert: 300,
       'keyupdate-flood': 20,
+      'keyupdate-paced': 20,
     };
     for (const [category, count] of Object.entries(expected)) expect(tally.count(category), category).to.equal(count);
     expect(tally.total).to.equal(Object.values(expected).reduce((a, b) => a + b, 0));
     expect(tally.total + socketTally.total).to.be.at.least(10000);
-    expect(socketTally.total).to.equal(300);
+    expect(socketTally.count('post-handshake')).to.equal(40);
+    expect(socketTally.total).to.equal(340);
   });
   });
 });
