@@ -87,4 +87,10 @@ export interface Transport {
 export interface LowerTransport extends Transport {
   forceClose(exc: Error | null): void;
   isWritingPaused(): boolean;
+  /**
+   * True when everything written so far has gone to the operating system
+   * and the transport keeps no reference to the buffers given to write():
+   * the caller may then reuse them. Transports that cannot tell leave it out.
+   */
+  releasedWrites?(): boolean;
 }

@@ -244,6 +244,15 @@ export class SocketTransport implements LowerTransport {
     return this.stream.writableLength ?? 0;
   }
 
+  releasedWrites(): boolean {
+    // A socket over a native handle completes a write synchronously when the
+    // kernel took every byte, and then keeps no reference to the buffer. Any
+    // other Duplex may hold on to written chunks (a PassThrough pushes them to
+    // its readable side), so it never qualifies.
+    const handle = (this.stream as { _handle?: { writeBuffer?: unknown } | null })._handle;
+    return this.stream.writableLength === 0 && typeof handle?.writeBuffer === 'function';
+  }
+
   // --- closing -------------------------------------------------------------------
 
   isClosing(): boolean {

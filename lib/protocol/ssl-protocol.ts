@@ -111,7 +111,12 @@ export interface SSLProtocolOptions {
 /** Plaintext lands here first (asyncio allocates 256 KiB per connection). */
 const READ_BUFFER_SIZE = 256 * 1024;
 const sharedRead = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-/** Ciphertext is written into slabs; each socket write takes a slice. */
+/**
+ * Ciphertext is written into slabs; each socket write takes a slice. A slice
+ * the socket handed to the kernel at once (the common case) is taken back and
+ * the next write reuses its bytes, so a busy sender keeps writing into the same
+ * warm memory instead of a fresh slab every 256 KiB.
+ */
 const SLAB_SIZE = 256 * 1024;
 /** Room for one full record and its overhead: below this a slab is retired. */
 const MIN_SLAB_ROOM = 16384 + 512;
@@ -720,15 +725,23 @@ export class SSLProtocol implements ProtocolLike {
       const produced = lengths[Slot.OutBytes];
       this.#outgoingPending = lengths[Slot.Pending];
       this.#dropWritten(consumed);
-      if (produced > 0) {
-        slabOffset += produced;
-        this.#transport.write(slab.subarray(start, start + produced));
-      }
+      if (produced > 0) this.#writeSlab(start, produced);
       const outcome = status & StatusFlag.Mask;
       if (outcome !== Status.Ok) throw this.#statusError(outcome);
       if (consumed === 0 && produced === 0) break;
     }
     this.#processOutgoing();
+  }
+
+  /** Sends slab[start, start+n), just filled by the engine; reclaims it if the socket let go of it. */
+  #writeSlab(start: number, n: number): void {
+    const used = slab;
+    slabOffset = start + n;
+    const transport = this.#transport!;
+    transport.write(used.subarray(start, start + n));
+    // Only the newest slice can be taken back, and only if nothing else was
+    // written into the slab from inside write().
+    if (slab === used && slabOffset === start + n && transport.releasedWrites?.() === true) slabOffset = start;
   }
 
   #dropWritten(consumed: number): void {
@@ -757,8 +770,7 @@ export class SSLProtocol implements ProtocolLike {
       const n = this.#engine.drain(slab, start, room);
       this.#outgoingPending = lengths[Slot.Pending];
       if (n === 0) break;
-      slabOffset += n;
-      this.#transport.write(slab.subarray(start, start + n));
+      this.#writeSlab(start, n);
     }
     this.#controlAppWriting();
   }
@@ -794,10 +806,7 @@ export class SSLProtocol implements ProtocolLike {
     const start = slabOffset;
     const n = this.#engine.drain(slab, start, room);
     this.#outgoingPending = 0;
-    if (n > 0) {
-      slabOffset += n;
-      this.#transport.write(slab.subarray(start, start + n));
-    }
+    if (n > 0) this.#writeSlab(start, n);
   }
 
   // --- reading -----------------------------------------------------------------
