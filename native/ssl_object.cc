@@ -70,6 +70,7 @@ Napi::Function SSLObject::Init(Napi::Env env) {
           InstanceMethod<&SSLObject::JS_servername>("servername"),
           InstanceMethod<&SSLObject::JS_peerCertificate>("peerCertificate"),
           InstanceMethod<&SSLObject::JS_peerCertificateChain>("peerCertificateChain"),
+          InstanceMethod<&SSLObject::JS_peerMatchesHost>("peerMatchesHost"),
           InstanceMethod<&SSLObject::JS_localCertificate>("localCertificate"),
           InstanceMethod<&SSLObject::JS_verifyResult>("verifyResult"),
           InstanceMethod<&SSLObject::JS_getSession>("getSession"),
@@ -800,6 +801,24 @@ Napi::Value SSLObject::JS_peerCertificate(const Napi::CallbackInfo& info) {
 }
 
 // The chain as the peer sent it (on a client it starts with the leaf).
+// peerMatchesHost(name, isIp) -> boolean: OpenSSL's own identity check of the
+// peer certificate (DNS names: whole-label wildcards only; IPs: IP SANs only).
+// It accepts a subset of what node:tls's rules accept, so the drop-in uses it
+// to skip decoding the certificate when the answer is yes.
+Napi::Value SSLObject::JS_peerMatchesHost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ssl_ == nullptr || !info[0].IsString()) return Napi::Boolean::New(env, false);
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert == nullptr) return Napi::Boolean::New(env, false);
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  ClearErrorOnReturn clear;
+  const int matched =
+      info[1].ToBoolean().Value()
+          ? X509_check_ip_asc(cert, name.c_str(), 0)
+          : X509_check_host(cert, name.data(), name.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr);
+  return Napi::Boolean::New(env, matched == 1);
+}
+
 Napi::Value SSLObject::JS_peerCertificateChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);

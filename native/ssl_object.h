@@ -103,6 +103,7 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   Napi::Value JS_servername(const Napi::CallbackInfo& info);
   Napi::Value JS_peerCertificate(const Napi::CallbackInfo& info);
   Napi::Value JS_peerCertificateChain(const Napi::CallbackInfo& info);
+  Napi::Value JS_peerMatchesHost(const Napi::CallbackInfo& info);
   Napi::Value JS_localCertificate(const Napi::CallbackInfo& info);
   Napi::Value JS_verifyResult(const Napi::CallbackInfo& info);
   Napi::Value JS_getSession(const Napi::CallbackInfo& info);

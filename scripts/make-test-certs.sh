@@ -35,6 +35,10 @@ make_leaf() {
 
 server_ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,DNS:server.memtls.test\n'
 client_ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+# Identity-check cases: whole and partial wildcards, an IDNA label, IPv6, and
+# a certificate whose only DNS identity is its subject CN.
+names_ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:*.wild.memtls.test,DNS:f*.partial.memtls.test,DNS:xn--bcher-kva.memtls.test,DNS:Upper.Memtls.Test,DNS:*.xn--idna.memtls.test,IP:10.0.0.1,IP:::1\n'
+cn_only_ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.2\n'
 alt_ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:alt.memtls.test\n'
 
 make_ca ca "/O=memtls/CN=memtls Test CA"
@@ -44,6 +48,8 @@ make_leaf server-rsa rsa "/O=memtls/CN=localhost" ca "$server_ext"
 make_leaf alt ec "/O=memtls/CN=alt.memtls.test" ca "$alt_ext"
 make_leaf client ec "/O=memtls/CN=memtls client" ca "$client_ext"
 make_leaf unknown-ca ec "/O=elsewhere/CN=localhost" other-ca "$server_ext"
+make_leaf names ec "/O=memtls/CN=names.memtls.test" ca "$names_ext"
+make_leaf cn-only ec "/O=memtls/CN=cn.memtls.test" ca "$cn_only_ext"
 
 # A self-signed leaf for localhost (no CA behind it).
 ec_key self-signed.key

@@ -28,6 +28,8 @@ if (missing.length > 0) {
 }
 
 const certs = path.join(root, 'test', 'fixtures', 'certs');
-if (!fs.existsSync(path.join(certs, 'expired.pem'))) {
+// Remade whole when any is missing (e.g. a checkout that added a certificate).
+const needed = ['expired.pem', 'names.pem', 'cn-only.pem'];
+if (!needed.every((name) => fs.existsSync(path.join(certs, name)))) {
   execFileSync('bash', [path.join(root, 'scripts', 'make-test-certs.sh'), certs], { stdio: 'inherit' });
 }

@@ -47,7 +47,7 @@ import type { BufferedProtocolLike, ProtocolLike, Transport } from '../protocol/
 import { SocketTransport } from '../protocol/socket-transport';
 import { SSLProtocol, type SSLProtocolTransport } from '../protocol/ssl-protocol';
 import { Waiter } from '../protocol/waiter';
-import { checkServerIdentity as defaultCheckServerIdentity } from './check-server-identity';
+import { checkServerIdentity as defaultCheckServerIdentity, opensslCheckKind } from './check-server-identity';
 import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
 
 export type CheckServerIdentity = (hostname: string, cert: PeerCertificate) => Error | undefined;
@@ -486,10 +486,14 @@ export class TLSSocket extends net.Socket {
       const hostname = this.#options.servername || this.#options.host || 'localhost';
       const der = sslObject.getPeerCert(true);
       if (check === defaultCheckServerIdentity && der !== null) {
-        // The default check reads only the names: decode just those, and the
-        // whole certificate only for the error of a failed check.
-        const error = check(hostname, decodeIdentity(der) as PeerCertificate);
-        if (error) this.#verifyError = Object.assign(error, { cert: this.getPeerCertificate() });
+        // The default check needs only the names. OpenSSL confirms most
+        // matches without decoding anything; otherwise decode just the names,
+        // and the whole certificate only for the error of a failed check.
+        const kind = opensslCheckKind(hostname);
+        if (kind === null || !sslObject.engine.peerMatchesHost(hostname, kind === 'ip')) {
+          const error = check(hostname, decodeIdentity(der) as PeerCertificate);
+          if (error) this.#verifyError = Object.assign(error, { cert: this.getPeerCertificate() });
+        }
       } else {
         const error = check(hostname, this.getPeerCertificate() as PeerCertificate);
         if (error) this.#verifyError = error;
