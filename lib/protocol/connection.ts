@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { SSLContext, createDefaultContext } from '../ssl/ssl-context';
 import { getEventLoop, type EventLoop } from './event-loop';
 import type { AnyProtocol, LowerTransport, Transport } from './protocols';
-import { SocketTransport } from './socket-transport';
+import { ReadRoute, SocketTransport } from './socket-transport';
 import { SSLProtocol, SSLProtocolTransport } from './ssl-protocol';
 import { Waiter } from './waiter';
 
@@ -50,9 +50,9 @@ function checkTlsOnlyOptions(options: TlsOptions & { serverHostname?: string | n
   if (options.sslShutdownTimeout != null) throw invalid('sslShutdownTimeout is only meaningful with ssl');
 }
 
-function connectSocket(host: string | undefined, port: number | undefined, noDelay: boolean): Promise<net.Socket> {
+function connectSocket(host: string | undefined, port: number | undefined, noDelay: boolean, readRoute?: ReadRoute): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port: port as number, allowHalfOpen: true, noDelay });
+    const socket = net.connect({ host, port: port as number, allowHalfOpen: true, noDelay, onread: readRoute?.onread });
     const onError = (error: Error): void => {
       socket.destroy();
       reject(error);
@@ -73,10 +73,17 @@ async function makeTransport(
   socket: net.Socket,
   protocol: AnyProtocol,
   ssl: SSLContext | null,
-  options: { serverSide: boolean; serverHostname: string | null; loop: EventLoop; sslHandshakeTimeout?: number | null; sslShutdownTimeout?: number | null },
+  options: {
+    serverSide: boolean;
+    serverHostname: string | null;
+    loop: EventLoop;
+    sslHandshakeTimeout?: number | null;
+    sslShutdownTimeout?: number | null;
+    readRoute?: ReadRoute;
+  },
 ): Promise<Transport> {
   if (ssl === null) {
-    const transport = new SocketTransport(socket, protocol, { loop: options.loop });
+    const transport = new SocketTransport(socket, protocol, { loop: options.loop, readRoute: options.readRoute });
     await transport.connectionMadePromise;
     return transport;
   }
@@ -93,7 +100,7 @@ async function makeTransport(
     socket.destroy();
     throw error;
   }
-  new SocketTransport(socket, sslProtocol, { loop: options.loop });
+  new SocketTransport(socket, sslProtocol, { loop: options.loop, readRoute: options.readRoute });
   const appTransport = sslProtocol.appTransport!;
   try {
     await waiter.promise;
@@ -128,13 +135,16 @@ export async function createConnection<P extends AnyProtocol>(
       serverHostname = options.serverHostname;
     }
   }
-  const socket = options.sock ?? (await connectSocket(options.host, options.port, options.noDelay ?? true));
+  // A socket made here reads into the shared static buffer (see ReadRoute).
+  const readRoute = options.sock === undefined ? new ReadRoute() : undefined;
+  const socket = options.sock ?? (await connectSocket(options.host, options.port, options.noDelay ?? true, readRoute));
   socket.setNoDelay?.(options.noDelay ?? true);
   const protocol = protocolFactory();
   const transport = await makeTransport(socket, protocol, ssl, {
     serverSide: false,
     serverHostname,
     loop,
+    readRoute,
     sslHandshakeTimeout: options.sslHandshakeTimeout,
     sslShutdownTimeout: options.sslShutdownTimeout,
   });

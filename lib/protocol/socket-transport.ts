@@ -30,6 +30,42 @@ const CORK_BELOW = 16 * 1024;
 /** Default write limits of the socket layer (asyncio's selector transport). */
 const DEFAULT_HIGH_WATER = 64 * 1024;
 
+/** Where sockets made with a ReadRoute read: one buffer for all of them. */
+const STATIC_READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * net.Socket's `onread` for sockets we create ourselves: the kernel's bytes
+ * land in one shared buffer and go to the transport without a Buffer per read
+ * or a pass through the socket's Readable. Pass `onread` to net.connect and
+ * the route to the SocketTransport built on that socket.
+ *
+ * Invariant: a chunk lent from the shared buffer is valid only during the
+ * call that receives it. The transport hands it to protocols that say they
+ * consume it synchronously (SSLProtocol copies it into OpenSSL's BIO) and a
+ * copy to any other.
+ */
+export class ReadRoute {
+  #deliver: ((chunk: Buffer) => void) | null = null;
+  #early: Buffer[] = [];
+  readonly onread = {
+    buffer: STATIC_READ_BUFFER,
+    // Returns true: pausing goes through socket.pause(), never through onread.
+    callback: (nread: number, buffer: Buffer): boolean => {
+      const chunk = buffer.subarray(0, nread);
+      if (this.#deliver !== null) this.#deliver(chunk);
+      else this.#early.push(Buffer.from(chunk)); // before the transport exists: keep a copy
+      return true;
+    },
+  };
+
+  attach(deliver: (chunk: Buffer) => void): void {
+    this.#deliver = deliver;
+    const early = this.#early;
+    this.#early = [];
+    for (const chunk of early) deliver(chunk);
+  }
+}
+
 export class SocketTransport implements LowerTransport {
   readonly loop: EventLoop;
   readonly stream: Duplex;
@@ -53,6 +89,10 @@ export class SocketTransport implements LowerTransport {
   readonly #made = new Waiter();
 
   readonly #onData = (chunk: Buffer | string): void => this.#dataReceived(chunk);
+  readonly #onLentChunk = (chunk: Buffer): void => {
+    const protocol = this.#protocol as { consumesChunksSynchronously?: boolean };
+    this.#dataReceived(protocol.consumesChunksSynchronously === true ? chunk : Buffer.from(chunk));
+  };
   readonly #onEnd = (): void => this.#eofReceived();
   readonly #onDrain = (): void => this.#drained();
   readonly #onError = (error: Error): void => this.forceClose(error);
@@ -62,7 +102,11 @@ export class SocketTransport implements LowerTransport {
    * Wraps `stream` and calls `protocol.connectionMade(this)` on the next turn
    * of the loop (asyncio does the same with call_soon).
    */
-  constructor(stream: Duplex, protocol: AnyProtocol, options: { loop?: EventLoop | null; callConnectionMade?: boolean } = {}) {
+  constructor(
+    stream: Duplex,
+    protocol: AnyProtocol,
+    options: { loop?: EventLoop | null; callConnectionMade?: boolean; readRoute?: ReadRoute } = {},
+  ) {
     const protocol0 = protocol;
     this.loop = options.loop ?? getEventLoop();
     this.stream = stream;
@@ -76,7 +120,8 @@ export class SocketTransport implements LowerTransport {
     if (typeof socket.localAddress === 'string') this.#extra.sockname = [socket.localAddress, socket.localPort];
     // From now on this transport owns reading: a stream paused by its
     // previous owner would otherwise never deliver a byte.
-    stream.on('data', this.#onData);
+    if (options.readRoute !== undefined) options.readRoute.attach(this.#onLentChunk);
+    else stream.on('data', this.#onData);
     if (stream.readableFlowing === false) stream.resume();
     stream.on('end', this.#onEnd);
     stream.on('drain', this.#onDrain);

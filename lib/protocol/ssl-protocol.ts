@@ -312,6 +312,13 @@ export class SSLProtocol implements ProtocolLike {
     this.#startHandshake();
   }
 
+  /**
+   * Every chunk given to dataReceived is decrypted or copied into the
+   * incoming BIO before the call returns, so a transport may lend a buffer it
+   * reuses (SocketTransport's ReadRoute).
+   */
+  readonly consumesChunksSynchronously = true;
+
   dataReceived(chunk: Buffer): void {
     if (chunk.length === 0) return;
     switch (this.#state) {
@@ -473,6 +480,8 @@ export class SSLProtocol implements ProtocolLike {
     }
     this.#outgoingPending = lengths[Slot.Pending];
     this.#sslObject.handleFlags(status);
+    // A keylog or session callback may have closed the connection.
+    if (this.#state !== SSLProtocolState.DO_HANDSHAKE) return;
     const outcome = status & StatusFlag.Mask;
     if (outcome === Status.Ok) {
       this.#onHandshakeComplete(null);
@@ -834,6 +843,9 @@ export class SSLProtocol implements ProtocolLike {
         else this.#processOutgoing();
       } else {
         this.#feedChunk();
+        // What is already in the outgoing BIO still goes out: the client's
+        // last handshake flight when connectionMade paused reading.
+        this.#processOutgoing();
       }
       this.#controlSslReading();
     } catch (error) {

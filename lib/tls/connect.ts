@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 
+import { ReadRoute } from '../protocol/socket-transport';
 import { checkServerIdentity } from './check-server-identity';
 import { tlsDefaults } from './defaults';
 import { SecureContext, checkSupportedOptions, type SecureContextOptions } from './secure-context';
@@ -132,11 +133,13 @@ export function connect(...args: unknown[]): TLSSocket {
 
   // onread belongs to the TLS socket: the raw socket must keep emitting ciphertext.
   const { socket: _ignored, secureContext: _ctx, timeout: _timeout, onread: _onread, ...netOptions } = options;
-  const raw = net.connect({ ...(netOptions as net.NetConnectOpts), allowHalfOpen: true } as net.NetConnectOpts);
+  // The raw socket reads into the shared static buffer, straight to the engine.
+  const readRoute = new ReadRoute();
+  const raw = net.connect({ ...(netOptions as net.NetConnectOpts), allowHalfOpen: true, onread: readRoute.onread } as net.NetConnectOpts);
   socket._parent = raw;
   raw.on('lookup', (...lookup: unknown[]) => socket.emit('lookup', ...lookup));
   raw.once('connect', () => {
-    socket._start(raw);
+    socket._start(raw, readRoute);
     socket.emit('connect');
     socket.emit('ready');
   });

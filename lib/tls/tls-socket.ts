@@ -44,8 +44,8 @@ import type { ClientHelloInfo, ClientHelloResult, ServerSession, SSLContext } fr
 import { ConnectionAbortedError, ConnectionResetError } from '../protocol/errors';
 import { NodeEventLoop, getEventLoop, type ExceptionContext } from '../protocol/event-loop';
 import type { BufferedProtocolLike, ProtocolLike, Transport } from '../protocol/protocols';
-import { SocketTransport } from '../protocol/socket-transport';
-import { SSLProtocol, type SSLProtocolTransport } from '../protocol/ssl-protocol';
+import { type ReadRoute, SocketTransport } from '../protocol/socket-transport';
+import { SSLProtocol, SSLProtocolState, type SSLProtocolTransport } from '../protocol/ssl-protocol';
 import { Waiter } from '../protocol/waiter';
 import { checkServerIdentity as defaultCheckServerIdentity, opensslCheckKind } from './check-server-identity';
 import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
@@ -236,7 +236,8 @@ export class TLSSocket extends net.Socket {
   }
 
   /** @internal Connects the TLS layer to its parent stream and starts the handshake. */
-  _start(parent: Duplex): void {
+  /** Starts TLS over `parent`; `readRoute` when connect() made the socket with onread (see ReadRoute). */
+  _start(parent: Duplex, readRoute?: ReadRoute): void {
     if (this.destroyed) return;
     // node:tls's `_parent` is a net.Socket (Node wraps other streams); code,
     // including net.Socket's own timer walk, follows it, so it stays null for
@@ -286,7 +287,7 @@ export class TLSSocket extends net.Socket {
     if (options.session !== undefined && !this.#isServer) this.setSession(options.session);
     if (options.requestOCSP && !this.#isServer) sslProtocol.sslObject.requestOcsp();
     if (this.#readPaused) this.#transport?.pauseReading();
-    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false });
+    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false, readRoute });
     // Success arrives through connectionMade; the waiter reports failures, and
     // a close before the handshake finished (it resolves without a handshake).
     waiter.promise.then(
@@ -764,6 +765,13 @@ export class TLSSocket extends net.Socket {
     const transport = this.#transport;
     if (transport === null || this.destroyed) {
       for (const callback of callbacks) callback(nodeError('Canceled because of SSL destruction', 'ECANCELED'));
+      return;
+    }
+    const state = this.#sslProtocol?.state;
+    if (this.#closed || (state !== SSLProtocolState.WRAPPED && state !== SSLProtocolState.DO_HANDSHAKE)) {
+      // The connection went away after the write was made (the protocol
+      // layer would drop it): fail it as #writeChunks does.
+      for (const callback of callbacks) callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
       return;
     }
     for (const chunk of chunks) this.#bytesWritten += chunk.length;

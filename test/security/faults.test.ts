@@ -12,11 +12,11 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 
-import { TimeoutError, createConnection, createServer, type Server, type Transport } from '../../lib/protocol';
+import { TimeoutError, createConnection, createServer, type Server, type SSLProtocolTransport, type Transport } from '../../lib/protocol';
 import * as mtls from '../../lib/tls';
 import { readCert, SERVER_NAME } from '../helpers/certs';
 import { clientContext, serverContext } from '../helpers/pair';
-import { listenRaw, RecordingProtocol, until } from '../helpers/protocol';
+import { listenRaw, RecordingProtocol, tick, until } from '../helpers/protocol';
 import { SocketPump } from '../helpers/socket-pump';
 
 const HOST = '127.0.0.1';
@@ -60,13 +60,23 @@ function closedOnce(emitter: { once(event: 'close', fn: () => void): unknown }):
   return new Promise((resolve) => emitter.once('close', () => resolve()));
 }
 
-function countEvents(emitter: NodeJS.EventEmitter, names: string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const name of names) {
-    counts[name] = 0;
-    emitter.on(name, () => counts[name]++);
-  }
-  return counts;
+/**
+ * Records, in order, the name of every event `emitter` emits from now on. It
+ * wraps emit() instead of adding listeners, which would change what is being
+ * watched: a 'data' listener starts the flow, a 'keylog' one turns key logging on.
+ */
+function recordEvents(emitter: NodeJS.EventEmitter): string[] {
+  const events: string[] = [];
+  const emit = emitter.emit;
+  emitter.emit = function (this: NodeJS.EventEmitter, name: string | symbol, ...args: unknown[]): boolean {
+    events.push(String(name));
+    return emit.call(this, name, ...args);
+  };
+  return events;
+}
+
+function countOf(events: string[], name: string): number {
+  return events.filter((event) => event === name).length;
 }
 
 /** Deterministic stream: chunk i is `size` bytes derived from i. */
@@ -116,11 +126,11 @@ async function rawConnect(port: number, allowHalfOpen = true): Promise<net.Socke
   return socket;
 }
 
-async function protoClient(
+async function protoClient<P extends RecordingProtocol = RecordingProtocol>(
   port: number,
-  protocol = new RecordingProtocol(),
+  protocol: P = new RecordingProtocol() as P,
   extra: { sslShutdownTimeout?: number } = {},
-): Promise<{ transport: Transport; protocol: RecordingProtocol; raw: net.Socket }> {
+): Promise<{ transport: Transport; protocol: P; raw: net.Socket }> {
   const raw = await rawConnect(port);
   const [transport] = await createConnection(() => protocol, {
     sock: raw,
@@ -186,6 +196,55 @@ function tlsConnect(port: number, extra: mtls.ConnectionOptions = {}): mtls.TLSS
   const socket = mtls.connect({ host: HOST, port, servername: SERVER_NAME, ca: readCert('ca.pem'), ...extra });
   cleanups.push(() => socket.destroy());
   return socket;
+}
+
+/** A TLSSocket under observation: every event it emits, in order, and the errors among them. */
+interface Watched {
+  socket: mtls.TLSSocket;
+  events: string[];
+  errors: Error[];
+}
+
+function watch(socket: mtls.TLSSocket): Watched {
+  const errors: Error[] = [];
+  socket.on('error', (error: Error) => errors.push(error));
+  return { socket, events: recordEvents(socket), errors };
+}
+
+/**
+ * What a watched socket went through, checked the same way everywhere: it
+ * closed exactly once, nothing came after 'close', 'error' came at most once
+ * (and once per error recorded), and no one-shot event came twice.
+ */
+function expectClosedOnce({ events, errors }: Watched, who: string): void {
+  expect(countOf(events, 'close'), `${who} 'close'`).to.equal(1);
+  expect(events.slice(events.indexOf('close') + 1), `${who} events after 'close'`).to.deep.equal([]);
+  expect(countOf(events, 'error'), `${who} 'error'`).to.be.at.most(1);
+  expect(countOf(events, 'error'), `${who} errors recorded`).to.equal(errors.length);
+  for (const name of ['secure', 'secureConnect', 'end', 'finish', 'OCSPResponse']) {
+    expect(countOf(events, name), `${who} '${name}'`).to.be.at.most(1);
+  }
+}
+
+/** A server connection handler that sends back whatever it receives. */
+function echo(socket: mtls.TLSSocket): void {
+  socket.on('data', (data: Buffer) => socket.write(data));
+}
+
+/** A fresh client sends 'ping' to an echo server and must get it back. */
+async function expectRoundTrip(port: number): Promise<void> {
+  const client = tlsConnect(port);
+  const reply = await new Promise<string>((resolve, reject) => {
+    let got = '';
+    client.on('error', reject);
+    client.on('data', (data: Buffer) => {
+      got += data.toString();
+      if (got.length >= 4) resolve(got);
+    });
+    client.write('ping');
+  });
+  expect(reply).to.equal('ping');
+  client.destroy();
 }
 
 // =====================================================================================
@@ -335,6 +394,89 @@ describe('security: slow and silent peers, faults', function () {
         expect(names.slice(abortAt + 1)).to.deep.equal(['cl']);
       });
     }
+
+    it('pauses a writer whose reader stopped reading, keeps the write buffer and RSS bounded, and delivers everything', async () => {
+      const TOTAL = 128 * MiB;
+      const CHUNK = 256 * 1024;
+      const sentHash = createHash('sha256');
+      let sent = 0;
+      let pauses = 0;
+      let writerPaused = false;
+      let closed = false;
+      // The server floods the connection as fast as pauseWriting/resumeWriting allow, then closes.
+      class Writer extends RecordingProtocol {
+        override connectionMade(transport: Transport): void {
+          super.connectionMade(transport);
+          this.pump();
+        }
+        override pauseWriting(): void {
+          super.pauseWriting();
+          writerPaused = true;
+          pauses++;
+        }
+        override resumeWriting(): void {
+          super.resumeWriting();
+          writerPaused = false;
+          this.pump();
+        }
+        pump(): void {
+          while (!writerPaused && sent < TOTAL) {
+            const chunk = chunkAt(sent / CHUNK, CHUNK);
+            sentHash.update(chunk);
+            sent += CHUNK;
+            this.transport!.write(chunk);
+          }
+          if (sent === TOTAL && !closed) {
+            closed = true;
+            this.transport!.close();
+          }
+        }
+      }
+      // The client stops reading before the first byte of application data,
+      // from inside connectionMade (that once held back the client's last
+      // handshake flight, so the server never completed its handshake).
+      class StalledReader extends RecordingProtocol {
+        readonly hash = createHash('sha256');
+        got = 0;
+        override connectionMade(transport: Transport): void {
+          super.connectionMade(transport);
+          transport.pauseReading();
+        }
+        override dataReceived(data: Buffer): void {
+          this.hash.update(data);
+          this.got += data.length;
+        }
+      }
+      const server = await protoServer({}, () => new Writer());
+      const { transport, protocol: reader } = await protoClient(server.port, new StalledReader());
+      expect(transport.isReading()).to.equal(false);
+      await until(() => writerPaused, 'writer paused');
+      const writer = server.protocols[0];
+      if (global.gc) global.gc();
+      const rssBefore = process.memoryUsage().rss;
+      let maxBuffered = 0;
+      let maxReadBuffer = 0;
+      let maxRss = 0;
+      for (let i = 0; i < 40; i++) {
+        maxBuffered = Math.max(maxBuffered, writer.transport!.getWriteBufferSize() + server.raws[0].writableLength);
+        maxReadBuffer = Math.max(maxReadBuffer, (transport as SSLProtocolTransport).getReadBufferSize());
+        maxRss = Math.max(maxRss, process.memoryUsage().rss);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(writerPaused).to.equal(true);
+      expect(sent).to.be.lessThan(TOTAL);
+      expect(reader.got, 'bytes delivered while paused').to.equal(0);
+      expect(maxBuffered, 'writer write buffer').to.be.lessThan(4 * MiB);
+      expect(maxReadBuffer, 'reader read buffer').to.be.lessThan(1 * MiB);
+      expect(maxRss - rssBefore, 'rss growth while stalled').to.be.lessThan(64 * MiB);
+      transport.resumeReading();
+      await until(() => reader.got === TOTAL, 'all bytes received');
+      expect(await reader.lost.promise).to.equal(null);
+      expect(pauses).to.be.greaterThan(0);
+      expect(reader.hash.digest('hex')).to.equal(sentHash.digest('hex'));
+      expect(lostCount(reader)).to.equal(1);
+      await expectNoUncaught();
+    });
   });
 
   describe('memtls/tls', () => {
@@ -346,6 +488,230 @@ describe('security: slow and silent peers, faults', function () {
       expect(clientErrors.map((e) => (e as NodeJS.ErrnoException).code)).to.deep.equal(Array(5).fill('ERR_TLS_HANDSHAKE_TIMEOUT'));
       await expectNoUncaught();
     });
+
+    for (const side of ['client', 'server'] as const) {
+      for (const phase of ['handshake', 'transfer', 'shutdown'] as const) {
+        it(`survives a ${side}-side socket reset mid-${phase}`, async () => {
+          // Half-open on both sides, so that mid-shutdown the peer of the side
+          // that sent close_notify does not answer with its own.
+          const watchedServer: Watched[] = [];
+          const { server, port, raws, secured, clientErrors } = await tlsServer({ allowHalfOpen: true }, (socket) => {
+            watchedServer.push(watch(socket));
+            echo(socket);
+          });
+          const client = watch(tlsConnect(port, { allowHalfOpen: true }));
+          const clientRaw = client.socket._parent!;
+          if (phase === 'handshake') {
+            // The server's TLS layer has read the ClientHello and answered it;
+            // the client has not read the answer yet.
+            server.once('connection', (raw: net.Socket) => raw.once('data', () => (side === 'client' ? clientRaw : raw).resetAndDestroy()));
+          }
+          if (phase !== 'handshake') {
+            await new Promise((resolve) => client.socket.once('secureConnect', resolve));
+            await until(() => watchedServer.length === 1, 'server secure');
+            const serverSocket = watchedServer[0].socket;
+            if (phase === 'transfer') {
+              const echoed = new Promise((resolve) => client.socket.once('data', resolve));
+              client.socket.write(Buffer.alloc(4 * MiB, 7));
+              await echoed;
+            } else {
+              const [closer, peer] = side === 'client' ? [client.socket, serverSocket] : [serverSocket, client.socket];
+              const peerEnded = new Promise((resolve) => peer.once('end', resolve));
+              peer.resume();
+              closer.end();
+              await peerEnded;
+            }
+            (side === 'client' ? clientRaw : raws[0]).resetAndDestroy();
+          }
+          await until(() => countOf(client.events, 'close') === 1, 'client closed');
+          await until(() => raws.length === 1 && raws[0].destroyed && secured.every((socket) => socket.destroyed), 'server side gone');
+          await until(() => watchedServer.every(({ events }) => events.includes('close')), 'server socket closed');
+          await expectNoUncaught();
+
+          expectClosedOnce(client, 'client');
+          for (const error of [...client.errors, ...clientErrors, ...watchedServer.flatMap(({ errors }) => errors)]) {
+            expect((error as NodeJS.ErrnoException).code).to.match(/^(ECONNRESET|EPIPE|ERR_SSL_)/);
+          }
+          if (phase === 'handshake') {
+            // Never secure: the client learns it from 'error', the server from 'tlsClientError'.
+            expect(countOf(client.events, 'secureConnect')).to.equal(0);
+            expect(client.errors).to.have.length(1);
+            expect(watchedServer).to.have.length(0);
+            expect(clientErrors).to.have.length.at.most(1);
+          } else {
+            expect(countOf(client.events, 'secureConnect')).to.equal(1);
+            expect(watchedServer).to.have.length(1);
+            expectClosedOnce(watchedServer[0], 'server');
+            expect(clientErrors).to.deep.equal([]);
+          }
+          await expectRoundTrip(port);
+          await expectNoUncaught();
+        });
+      }
+    }
+
+    for (const writerSide of ['client', 'server'] as const) {
+      for (const when of ['as the connection goes', 'once the connection is gone'] as const) {
+        it(`fails a ${writerSide} write made ${when} (peer destroyed) with EPIPE, and destroys the socket`, async () => {
+          // The writer has unread data when its peer goes, so its socket is
+          // not destroyed on its own (the reader has not seen 'end' yet).
+          let serverSocket: mtls.TLSSocket | null = null;
+          const { port } = await tlsServer({}, (socket) => {
+            serverSocket = socket;
+            if (writerSide === 'client') socket.write('hello');
+            else socket.pause();
+          });
+          const client = watch(tlsConnect(port));
+          await new Promise((resolve) => client.socket.once('secureConnect', resolve));
+          await until(() => serverSocket !== null, 'server secure');
+          const writer = writerSide === 'client' ? client.socket : serverSocket!;
+          const peer = writerSide === 'client' ? serverSocket! : client.socket;
+          const watched = writerSide === 'client' ? client : watch(serverSocket!);
+          if (writerSide === 'client') client.socket.pause();
+          else client.socket.write('hello');
+          await until(() => writer.readableLength > 0, 'unread data at the writer');
+
+          const results: Array<Error | null | undefined> = [];
+          const write = (): void => {
+            expect(() => writer.write(Buffer.from('late'), (error) => results.push(error))).to.not.throw();
+          };
+          const parent = writer._parent!;
+          // Right after the TCP connection closed, before the TLS layer has told the socket.
+          if (when === 'as the connection goes') parent.once('close', write);
+          peer.destroy();
+          await until(() => parent.destroyed, 'writer connection gone');
+          if (when === 'once the connection is gone') {
+            for (let i = 0; i < 3; i++) await tick();
+            expect(writer.destroyed, 'socket still open with unread data').to.equal(false);
+            write();
+          }
+          await until(() => results.length === 1, 'write callback');
+          expect((results[0] as NodeJS.ErrnoException | null)?.code, 'write error').to.equal('EPIPE');
+          await until(() => countOf(watched.events, 'close') === 1, 'socket closed');
+          await expectNoUncaught();
+          expect(watched.errors.map((error) => (error as NodeJS.ErrnoException).code)).to.deep.equal(['EPIPE']);
+          expectClosedOnce(watched, writerSide);
+        });
+      }
+    }
+
+    it('fails writes after a peer reset without throwing or a second error', async () => {
+      const { port, raws } = await tlsServer();
+      const client = watch(tlsConnect(port));
+      await new Promise((resolve) => client.socket.once('secureConnect', resolve));
+      await until(() => raws.length === 1, 'server connection');
+      raws[0].resetAndDestroy();
+      await until(() => countOf(client.events, 'close') === 1, 'client closed');
+      const results: Array<Error | null | undefined> = [];
+      for (let i = 0; i < 3; i++) {
+        expect(() => client.socket.write(Buffer.alloc(1024, i), (error) => results.push(error))).to.not.throw();
+      }
+      expect(() => client.socket.end()).to.not.throw();
+      expect(() => client.socket.destroy()).to.not.throw();
+      await until(() => results.length === 3, 'write callbacks');
+      await expectNoUncaught();
+      for (const error of results) expect(error).to.be.instanceOf(Error);
+      expect(client.errors.map((error) => (error as NodeJS.ErrnoException).code)).to.deep.equal(['ECONNRESET']);
+      expectClosedOnce(client, 'client');
+    });
+
+    /**
+     * destroy() (or destroy(error)) inside one event callback of one side.
+     * `server` shapes the server's connections, `client` what the client
+     * does once created; `kill` is the destroy, hooked to the event.
+     */
+    interface DestroyCase {
+      side: 'client' | 'server';
+      event: string;
+      withError?: boolean;
+      clientOptions?: mtls.ConnectionOptions;
+      server?: (socket: mtls.TLSSocket, kill: (socket: mtls.TLSSocket) => void) => void;
+      setup?: (server: mtls.Server, kill: (socket: mtls.TLSSocket) => void) => void;
+      client?: (client: mtls.TLSSocket, kill: (socket: mtls.TLSSocket) => void, secured: mtls.TLSSocket[]) => Promise<void> | void;
+    }
+    const big = (): Buffer => Buffer.alloc(1 * MiB, 3);
+    const destroyCases: DestroyCase[] = [
+      { side: 'client', event: 'secureConnect', client: (c, kill) => void c.once('secureConnect', () => kill(c)) },
+      { side: 'client', event: 'keylog', client: (c, kill) => void c.on('keylog', () => kill(c)) },
+      { side: 'client', event: 'OCSPResponse', clientOptions: { requestOCSP: true }, client: (c, kill) => void c.on('OCSPResponse', () => kill(c)) },
+      { side: 'client', event: 'session', client: (c, kill) => void c.on('session', () => kill(c)) },
+      { side: 'client', event: 'data', server: (s) => s.write('hello'), client: (c, kill) => void c.on('data', () => kill(c)) },
+      { side: 'client', event: 'data', withError: true, server: (s) => s.write('hello'), client: (c, kill) => void c.on('data', () => kill(c)) },
+      { side: 'client', event: 'end', server: (s) => s.end('bye'), client: (c, kill) => void c.on('end', () => kill(c)).resume() },
+      {
+        side: 'client',
+        event: 'drain',
+        server: (s) => s.pause(),
+        client: async (c, kill, secured) => {
+          await new Promise((resolve) => c.once('secureConnect', resolve));
+          expect(c.write(big()), 'write() returns false').to.equal(false);
+          c.once('drain', () => kill(c));
+          await until(() => secured.length === 1, 'server secure');
+          if (!secured[0].destroyed) secured[0].resume();
+        },
+      },
+      { side: 'server', event: 'secureConnection', server: (s, kill) => kill(s) },
+      { side: 'server', event: 'keylog', setup: (server, kill) => server.on('keylog', (_line: Buffer, s: mtls.TLSSocket) => kill(s)) },
+      { side: 'server', event: 'data', server: (s, kill) => s.on('data', () => kill(s)), client: (c) => void c.write('hello') },
+      { side: 'server', event: 'data', withError: true, server: (s, kill) => s.on('data', () => kill(s)), client: (c) => void c.write('hello') },
+      { side: 'server', event: 'end', server: (s, kill) => s.on('end', () => kill(s)).resume(), client: (c) => void c.end() },
+      {
+        side: 'server',
+        event: 'drain',
+        server: (s, kill) => {
+          expect(s.write(big()), 'write() returns false').to.equal(false);
+          s.once('drain', () => kill(s));
+        },
+        client: async (c, _kill, secured) => {
+          c.pause();
+          await until(() => secured.length === 1, 'server secure');
+          c.resume();
+        },
+      },
+    ];
+    for (const { side, event, withError, clientOptions, server: onServer, setup, client: onClient } of destroyCases) {
+      it(`tolerates destroy(${withError ? 'error' : ''}) inside the ${side}'s '${event}'`, async () => {
+        const boom = new Error('boom');
+        let killed = 0;
+        const victims = new Map<mtls.TLSSocket, Watched>();
+        const kill = (socket: mtls.TLSSocket): void => {
+          killed++;
+          // A server socket is watched from the first callback that hands it over.
+          if (side === 'server' && !victims.has(socket)) victims.set(socket, watch(socket));
+          if (withError) socket.destroy(boom);
+          else socket.destroy();
+        };
+        const serverPeers: Watched[] = [];
+        const { server, port, raws, secured } = await tlsServer({}, (socket) => {
+          if (side === 'client') serverPeers.push(watch(socket));
+          if (onServer !== undefined) onServer(socket, kill);
+          else socket.resume();
+        });
+        setup?.(server, kill);
+        const client = watch(tlsConnect(port, clientOptions));
+        if (side === 'client') victims.set(client.socket, client);
+        await onClient?.(client.socket, kill, secured);
+
+        await until(() => killed > 0, `'${event}'`);
+        await until(() => victims.size === 1 && [...victims.values()].every(({ events }) => events.includes('close')), 'victim closed');
+        // The peer sees the connection end.
+        if (side === 'server') await until(() => client.events.includes('close'), 'client closed');
+        await until(() => raws.length === 1 && raws[0].destroyed && secured.every((socket) => socket.destroyed), 'server side gone');
+        await until(() => serverPeers.every(({ events }) => events.includes('close')), 'server socket closed');
+        await expectNoUncaught();
+
+        const [victim] = victims.values();
+        expectClosedOnce(victim, side);
+        expect(victim.errors, 'errors').to.deep.equal(withError ? [boom] : []);
+        if (event !== 'keylog') {
+          // keylog comes once per secret, even after destroy(): several lines come out of one native call.
+          expect(killed, `'${event}' callbacks`).to.equal(1);
+          expect(countOf(victim.events, event), `'${event}' events`).to.be.at.most(1);
+        }
+        if (side === 'server') expectClosedOnce(client, 'client');
+        for (const peer of serverPeers) expectClosedOnce(peer, 'server');
+      });
+    }
 
     it('pauses a writer whose reader stopped reading, keeps bufferSize bounded, and delivers everything', async () => {
       const TOTAL = 128 * MiB;
