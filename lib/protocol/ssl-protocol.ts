@@ -183,6 +183,8 @@ export class SSLProtocol implements ProtocolLike {
   #outgoingPending = 0;
   #connLost = 0;
   #eofReceived = false;
+  /** halfClose: the peer's close_notify came and the application kept writing (see #afterRead). */
+  #writingAfterPeerClose = false;
 
   #sslWritingPaused = false;
   #appWritingPaused = false;
@@ -354,6 +356,9 @@ export class SSLProtocol implements ProtocolLike {
           this.#onHandshakeComplete(new ConnectionResetError());
           break;
         case SSLProtocolState.WRAPPED:
+          // The TCP FIN that follows a close_notify: the peer only stopped
+          // sending, and the application is still writing (halfClose).
+          if (this.#writingAfterPeerClose) return true;
           this.#setState(SSLProtocolState.FLUSHING);
           this.#armShutdownTimer();
           if (this.#appReadingPaused) return true;
@@ -913,7 +918,8 @@ export class SSLProtocol implements ProtocolLike {
       const keepOpen = this.#callEofReceived();
       // With halfClose, an application that asks to keep writing after the
       // peer's close_notify decides when ours goes out (its close()).
-      if (!(this.halfClose && keepOpen)) this.startShutdown();
+      if (this.halfClose && keepOpen) this.#writingAfterPeerClose = true;
+      else this.startShutdown();
       return;
     }
     throw this.#statusError(outcome);

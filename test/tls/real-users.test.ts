@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import * as nodeTls from 'node:tls';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -526,6 +527,29 @@ describe('memtls/tls with real users', function () {
       const answer = readToEnd(client);
       client.end('question');
       expect((await answer).toString()).to.equal('answer to question');
+    });
+
+    it("answers a node:tls client after its close_notify and its TCP FIN have both arrived", async () => {
+      // node:tls sends close_notify and FIN together on end(); the FIN alone
+      // must not close a server that keeps writing (allowHalfOpen).
+      let finSeen!: Promise<unknown>;
+      const server = teardown.server(
+        tls.createServer({ key, cert, allowHalfOpen: true }, (socket) => {
+          finSeen = once(socket._parent as net.Socket, 'end');
+          readToEnd(socket)
+            .then(async (request) => {
+              await finSeen;
+              socket.end(`late answer to ${request.toString()}`);
+            })
+            .catch(() => undefined);
+        }),
+      );
+      const port = await listen(server);
+      const client = teardown.stream(nodeTls.connect({ host: HOST, port, servername: SERVER_NAME, ca }));
+      await once(client, 'secureConnect');
+      const answer = readToEnd(client);
+      client.end('question');
+      expect((await answer).toString()).to.equal('late answer to question');
     });
   });
 
