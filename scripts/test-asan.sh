@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the core, protocol and interop tests against an AddressSanitizer +
+# Runs the core, protocol, interop, fuzz and identity-check tests against an AddressSanitizer +
 # UndefinedBehaviorSanitizer build of the addon.
 #
 # The sanitized addon is built in its own directory (MEMTLS_ASAN_DIR, default
@@ -63,7 +63,7 @@ libasan="$(readlink -f "$libasan")"
 libubsan="$(readlink -f "$libubsan")"
 
 # 4. Run the tests.
-specs=(dist/test/ssl/*.test.js dist/test/protocol/*.test.js dist/test/interop/*.test.js)
+specs=(dist/test/ssl/*.test.js dist/test/protocol/*.test.js dist/test/interop/*.test.js dist/test/security/fuzz.test.js dist/test/tls/identity-check.test.js)
 say "running ${#specs[@]} test files with MEMTLS_ADDON=$addon"
 rm -f "$log" "$counts"
 test_started=$SECONDS
