@@ -103,6 +103,9 @@ export interface NativeSSLContext {
   getCertificate(): Buffer | undefined;
 }
 
+/** A parsed SSL_SESSION in native memory, freed when the handle is collected. */
+export type SessionHandle = { readonly __brand: 'SessionHandle' };
+
 export interface SessionDescription {
   id: Buffer;
   time: number;
@@ -156,9 +159,9 @@ export interface NativeSSLObject {
   peerMatchesHost(name: string, isIp: boolean): boolean;
   localCertificate(): Buffer | undefined;
   verifyResult(): [code: number, message: string, name: string] | undefined;
-  getSession(): Buffer | undefined;
+  getSession(): SessionHandle | undefined;
   sessionTicket(): Buffer | undefined;
-  setSession(der: Uint8Array): boolean;
+  setSession(session: SessionHandle): boolean;
   sessionReused(): boolean;
   finished(): Buffer | undefined;
   peerFinished(): Buffer | undefined;
@@ -195,7 +198,10 @@ export interface NativeBinding {
       serverSide: boolean,
       serverHostname?: string,
     ): NativeSSLObject;
-    describeSession(der: Uint8Array): SessionDescription;
+    /** Parses DER once; the handle can then be set on any number of connections. */
+    parseSession(der: Uint8Array): SessionHandle;
+    describeSession(session: SessionHandle): SessionDescription;
+    encodeSession(session: SessionHandle): Buffer;
   };
   sharedState: Int32Array;
   opensslVersion: string;

@@ -39,6 +39,27 @@ Napi::Value CipherTriple(Napi::Env env, const SSL_CIPHER* cipher) {
   return entry;
 }
 
+// A parsed SSL_SESSION held by JS: an External owning one reference, tagged so
+// that no other External can pass for one.
+constexpr napi_type_tag kSessionTag = {0x6d656d746c730001ULL, 0x53534c53455353ULL};
+
+Napi::Value WrapSession(Napi::Env env, SSL_SESSION* session) {
+  auto handle = Napi::External<SSL_SESSION>::New(env, session, [](Napi::Env, SSL_SESSION* owned) {
+    SSL_SESSION_free(owned);
+  });
+  handle.TypeTag(&kSessionTag);
+  return handle;
+}
+
+// The session inside a handle (borrowed), or nullptr after throwing a TypeError.
+SSL_SESSION* UnwrapSession(const Napi::Value& value) {
+  if (!value.IsExternal() || !value.As<Napi::External<SSL_SESSION>>().CheckTypeTag(&kSessionTag)) {
+    Napi::TypeError::New(value.Env(), "a session handle is required").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return value.As<Napi::External<SSL_SESSION>>().Data();
+}
+
 size_t BioCapacity(BIO* bio) {
   BUF_MEM* mem = nullptr;
   BIO_get_mem_ptr(bio, &mem);
@@ -93,7 +114,9 @@ Napi::Function SSLObject::Init(Napi::Env env) {
           InstanceMethod<&SSLObject::JS_takeSessions>("takeSessions"),
           InstanceMethod<&SSLObject::JS_close>("close"),
           InstanceMethod<&SSLObject::JS_isClosed>("isClosed"),
+          StaticMethod<&SSLObject::ParseSession>("parseSession"),
           StaticMethod<&SSLObject::DescribeSession>("describeSession"),
+          StaticMethod<&SSLObject::EncodeSession>("encodeSession"),
       });
 }
 
@@ -858,16 +881,7 @@ Napi::Value SSLObject::JS_getSession(const Napi::CallbackInfo& info) {
   if (ssl_ == nullptr) return env.Undefined();
   SSL_SESSION* session = SSL_get1_session(ssl_);
   if (session == nullptr) return env.Undefined();
-  const int length = i2d_SSL_SESSION(session, nullptr);
-  Napi::Value result = env.Undefined();
-  if (length > 0) {
-    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
-    unsigned char* p = out.Data();
-    i2d_SSL_SESSION(session, &p);
-    result = out;
-  }
-  SSL_SESSION_free(session);
-  return result;
+  return WrapSession(env, session);
 }
 
 // sessionTicket() -> the ticket inside the current session (client side), or undefined.
@@ -883,24 +897,25 @@ Napi::Value SSLObject::JS_sessionTicket(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, ticket, length);
 }
 
-// setSession(der) -> true if OpenSSL accepted the session for resumption.
+// setSession(handle) -> true if OpenSSL accepted the session for resumption.
+// Each connection gets its own copy: OpenSSL writes into the session it
+// resumes (and marks it not resumable when the connection ends badly), which
+// must not reach the other connections resuming from the same handle. The
+// copy shares the parsed certificates (reference counts), so it is cheap.
 Napi::Value SSLObject::JS_setSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
-  Bytes der;
-  if (!GetBytes(info[0], &der)) {
-    Napi::TypeError::New(env, "session must be DER bytes").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  SSL_SESSION* session = UnwrapSession(info[0]);
+  if (session == nullptr) return env.Undefined();
   ClearErrorOnReturn clear;
-  const unsigned char* p = der.data;
-  SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.length));
-  if (session == nullptr) {
-    ThrowQueueError(env, "invalid session data");
+  ClearErrorQueue();
+  SSL_SESSION* copy = SSL_SESSION_dup(session);
+  if (copy == nullptr) {
+    ThrowQueueError(env, "could not copy the session");
     return env.Undefined();
   }
-  const int ok = SSL_set_session(ssl_, session);
-  SSL_SESSION_free(session);
+  const int ok = SSL_set_session(ssl_, copy);
+  SSL_SESSION_free(copy);
   return Napi::Boolean::New(env, ok == 1);
 }
 
@@ -1155,8 +1170,9 @@ Napi::Value SSLObject::JS_isClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ssl_ == nullptr);
 }
 
-// describeSession(der) -> {id, time, timeout, hasTicket, ticketLifetimeHint, resumable}
-Napi::Value SSLObject::DescribeSession(const Napi::CallbackInfo& info) {
+// parseSession(der) -> handle. Parsing is the expensive part of resuming (the
+// session carries the peer's certificates); a handle is parsed once and reused.
+Napi::Value SSLObject::ParseSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Bytes der;
   if (!GetBytes(info[0], &der)) {
@@ -1164,12 +1180,21 @@ Napi::Value SSLObject::DescribeSession(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   ClearErrorOnReturn clear;
+  ClearErrorQueue();
   const unsigned char* p = der.data;
   SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.length));
   if (session == nullptr) {
     ThrowQueueError(env, "invalid session data");
     return env.Undefined();
   }
+  return WrapSession(env, session);
+}
+
+// describeSession(handle) -> {id, time, timeout, hasTicket, ticketLifetimeHint, resumable, protocol}
+Napi::Value SSLObject::DescribeSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SSL_SESSION* session = UnwrapSession(info[0]);
+  if (session == nullptr) return env.Undefined();
   unsigned int id_length = 0;
   const unsigned char* id = SSL_SESSION_get_id(session, &id_length);
   Napi::Object out = Napi::Object::New(env);
@@ -1181,7 +1206,23 @@ Napi::Value SSLObject::DescribeSession(const Napi::CallbackInfo& info) {
           Napi::Number::New(env, static_cast<double>(SSL_SESSION_get_ticket_lifetime_hint(session))));
   out.Set("resumable", Napi::Boolean::New(env, SSL_SESSION_is_resumable(session) == 1));
   out.Set("protocol", Napi::Number::New(env, SSL_SESSION_get_protocol_version(session)));
-  SSL_SESSION_free(session);
+  return out;
+}
+
+// encodeSession(handle) -> DER (i2d_SSL_SESSION), what node:tls calls a session Buffer.
+Napi::Value SSLObject::EncodeSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SSL_SESSION* session = UnwrapSession(info[0]);
+  if (session == nullptr) return env.Undefined();
+  ClearErrorOnReturn clear;
+  const int length = i2d_SSL_SESSION(session, nullptr);
+  if (length <= 0) {
+    ThrowQueueError(env, "could not encode the session");
+    return env.Undefined();
+  }
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+  unsigned char* p = out.Data();
+  i2d_SSL_SESSION(session, &p);
   return out;
 }
 

@@ -127,7 +127,10 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   Napi::Value JS_close(const Napi::CallbackInfo& info);
   Napi::Value JS_isClosed(const Napi::CallbackInfo& info);
 
+  // Session handles (see WrapSession in ssl_object.cc).
+  static Napi::Value ParseSession(const Napi::CallbackInfo& info);
   static Napi::Value DescribeSession(const Napi::CallbackInfo& info);
+  static Napi::Value EncodeSession(const Napi::CallbackInfo& info);
 
   // Shared-state helpers.
   int TakeFlags();

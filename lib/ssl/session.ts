@@ -1,40 +1,72 @@
 /**
  * SSLSession: a resumable TLS session (Python's ssl.SSLSession). It holds the
- * session's DER encoding, so it can be stored, passed to another connection of
- * the same context, or handed to node:tls style APIs as a Buffer.
+ * session parsed once in native memory, so it can be passed to any number of
+ * connections of the same context without parsing again, and gives its DER
+ * encoding on demand, to be stored or handed to node:tls style APIs as a Buffer.
  */
-import { native } from '../native';
+import { native, type SessionDescription, type SessionHandle } from '../native';
 import type { SSLContext } from './ssl-context';
 
 export class SSLSession {
-  /** DER encoding (i2d_SSL_SESSION), what node:tls calls a session Buffer. */
-  readonly der: Buffer;
   /** The context whose connections can resume this session. */
   readonly context: SSLContext | undefined;
-  readonly id: Buffer;
-  /** Creation time, seconds since the epoch. */
-  readonly time: number;
-  /** Lifetime in seconds. */
-  readonly timeout: number;
-  readonly hasTicket: boolean;
-  readonly ticketLifetimeHint: number;
-  /** False for a TLS 1.3 session before its ticket arrived. */
-  readonly resumable: boolean;
+  /**
+   * The session parsed once, in native memory. Setting it on a connection
+   * costs no parsing, so one SSLSession can resume many connections.
+   */
+  readonly handle: SessionHandle;
+  #der: Buffer | undefined;
+  #description: SessionDescription | undefined;
 
-  constructor(der: Uint8Array, context?: SSLContext) {
-    const description = native.SSLObject.describeSession(der);
-    this.der = Buffer.from(der);
+  /** From DER (i2d_SSL_SESSION bytes); memtls itself also passes a native handle. */
+  constructor(source: Uint8Array | SessionHandle, context?: SSLContext) {
+    if (source instanceof Uint8Array) {
+      this.handle = native.SSLObject.parseSession(source);
+      this.#der = Buffer.from(source);
+    } else {
+      this.handle = source;
+    }
     this.context = context;
-    this.id = description.id;
-    this.time = description.time;
-    this.timeout = description.timeout;
-    this.hasTicket = description.hasTicket;
-    this.ticketLifetimeHint = description.ticketLifetimeHint;
-    this.resumable = description.resumable;
+  }
+
+  /** DER encoding (i2d_SSL_SESSION), what node:tls calls a session Buffer. */
+  get der(): Buffer {
+    return (this.#der ??= native.SSLObject.encodeSession(this.handle));
+  }
+
+  get id(): Buffer {
+    return this.#describe().id;
+  }
+
+  /** Creation time, seconds since the epoch. */
+  get time(): number {
+    return this.#describe().time;
+  }
+
+  /** Lifetime in seconds. */
+  get timeout(): number {
+    return this.#describe().timeout;
+  }
+
+  get hasTicket(): boolean {
+    return this.#describe().hasTicket;
+  }
+
+  get ticketLifetimeHint(): number {
+    return this.#describe().ticketLifetimeHint;
+  }
+
+  /** False for a TLS 1.3 session before its ticket arrived. */
+  get resumable(): boolean {
+    return this.#describe().resumable;
   }
 
   /** Two sessions are equal when they have the same session id. */
   equals(other: SSLSession): boolean {
     return this.id.equals(other.id);
+  }
+
+  #describe(): SessionDescription {
+    return (this.#description ??= native.SSLObject.describeSession(this.handle));
   }
 }

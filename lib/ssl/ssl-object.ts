@@ -277,8 +277,8 @@ export class SSLObject {
 
   /** The current session (a TLS 1.3 client's newest ticket), or null. */
   get session(): SSLSession | null {
-    const der = this.engine.getSession();
-    return der === undefined ? null : new SSLSession(der, this.#context);
+    const handle = this.engine.getSession();
+    return handle === undefined ? null : new SSLSession(handle, this.#context);
   }
 
   set session(session: SSLSession) {
@@ -292,7 +292,7 @@ export class SSLObject {
     if (session.context !== undefined && session.context !== this.#context) {
       throw new SSLError('Session refers to a different SSLContext.', { reason: 'SESSION_CONTEXT_MISMATCH' });
     }
-    this.engine.setSession(session.der);
+    this.engine.setSession(session.handle);
   }
 
   get sessionReused(): boolean {

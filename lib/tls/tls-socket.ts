@@ -50,6 +50,15 @@ import { Waiter } from '../protocol/waiter';
 import { checkServerIdentity as defaultCheckServerIdentity, opensslCheckKind } from './check-server-identity';
 import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
 
+/**
+ * Session Buffers this process gave out ('session' events, getSession()) or
+ * was handed (setSession(), connect({ session })), with their parsed
+ * sessions. Parsing a session means parsing the certificates inside it, the
+ * largest cost of a resumed client handshake; node:tls pays it on every
+ * connection.
+ */
+const parsedSessions = new WeakMap<Buffer, SSLSession>();
+
 export type CheckServerIdentity = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
 /**
@@ -930,7 +939,14 @@ export class TLSSocket extends net.Socket {
   }
 
   getSession(): Buffer | undefined {
-    return this.#sslObject()?.session?.der;
+    const current = this.#sslObject()?.session;
+    if (!current) return undefined;
+    // Context-free (node:tls lets any connection try any session), and
+    // remembered with its Buffer: handed back to connect({ session }), as
+    // https.Agent does, it resumes without being parsed again.
+    const session = new SSLSession(current.handle);
+    parsedSessions.set(session.der, session);
+    return session.der;
   }
 
   setSession(session: Buffer | string): void {
@@ -938,7 +954,13 @@ export class TLSSocket extends net.Socket {
     if (ssl === null) return;
     const der = typeof session === 'string' ? Buffer.from(session, 'latin1') : session;
     try {
-      ssl.session = new SSLSession(der);
+      let parsed = typeof session === 'string' ? undefined : parsedSessions.get(der);
+      // A Buffer rewritten since it was parsed is parsed again.
+      if (parsed === undefined || !parsed.der.equals(der)) {
+        parsed = new SSLSession(der);
+        if (typeof session !== 'string') parsedSessions.set(der, parsed);
+      }
+      ssl.session = parsed;
     } catch (error) {
       // A session node:tls would not accept either: start a full handshake.
       if (!(error instanceof SSLError)) throw error;

@@ -11,6 +11,7 @@ import {
   SSLContext,
   SSLError,
   SSLSession,
+  SSLWantReadError,
   type TLSVersion,
 } from '../../lib';
 import { certPath, readCert } from '../helpers/certs';
@@ -166,6 +167,46 @@ describe('SSLObject pairs in memory', () => {
         expect(second.server.ssl.sessionReused).to.equal(true);
         expect(second.client.ssl.version()).to.equal(version);
         expect(send(second.client, second.server, Buffer.from('again')).toString()).to.equal('again');
+      });
+    }
+
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as TLSVersion[]) {
+      it(`one ${version} SSLSession resumes many connections, even after one of them ended without close_notify`, () => {
+        const client = clientContext((ctx) => {
+          ctx.maximumVersion = version;
+        });
+        const server = serverContext();
+        const first = makePair(client, server);
+        handshake(first);
+        send(first.server, first.client, Buffer.from('ticket please'));
+        const session = first.client.ssl.session!;
+        const der = Buffer.from(session.der);
+        const reused: boolean[] = [];
+        for (let i = 0; i < 4; i++) {
+          const pair = makePair(client, server, { serverHostname: 'localhost', session });
+          handshake(pair);
+          send(pair.server, pair.client, Buffer.from(`round ${i}`));
+          reused.push(pair.client.ssl.sessionReused && pair.server.ssl.sessionReused);
+          // Round 1 is dropped without close_notify (OpenSSL then marks the
+          // session it resumed not resumable): that must not spoil the shared one.
+          if (i !== 1) {
+            try {
+              pair.client.ssl.unwrap();
+            } catch (error) {
+              expect(error).to.be.instanceOf(SSLWantReadError);
+            }
+          }
+          pair.client.ssl.close();
+          pair.server.ssl.close();
+        }
+        expect(reused).to.deep.equal([true, true, true, true]);
+        // The session itself is untouched: same encoding, still resumable.
+        expect(session.der.equals(der)).to.equal(true);
+        expect(session.resumable).to.equal(true);
+        // A session rebuilt from its DER resumes too.
+        const again = makePair(client, server, { serverHostname: 'localhost', session: new SSLSession(der, client) });
+        handshake(again);
+        expect(again.client.ssl.sessionReused).to.equal(true);
       });
     }
 

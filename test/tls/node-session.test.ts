@@ -62,6 +62,44 @@ describe('node tls: a client resuming its session', () => {
   }
 });
 
+describe('memtls/tls: session Buffers are parsed once', () => {
+  /** Resolves with the first resumable session a client of `port` is given. */
+  async function sessionFrom(port: number): Promise<Buffer> {
+    const socket = track(tls.connect({ port, host: HOST, ca }));
+    const session = await new Promise<Buffer>((resolve) => socket.once('session', resolve));
+    socket.end();
+    return session;
+  }
+
+  async function resumes(port: number, session: Buffer): Promise<boolean> {
+    const socket = track(tls.connect({ port, host: HOST, ca, session }));
+    await once(socket, 'secureConnect');
+    const reused = socket.isSessionReused();
+    socket.end();
+    return reused;
+  }
+
+  it('one session Buffer resumes many connections; the same Buffer rewritten with another session is parsed again', async () => {
+    // Two servers with different ticket keys: each accepts only its own tickets.
+    const servers = [1, 2].map(() => tls.createServer({ key, cert, ticketKeys: randomBytes(48) }, (socket) => socket.end()));
+    const [portA, portB] = await Promise.all(servers.map((server) => listen(server)));
+    const sessionA = await sessionFrom(portA);
+    const sessionB = await sessionFrom(portB);
+    const reusedA: boolean[] = [];
+    for (let i = 0; i < 3; i++) reusedA.push(await resumes(portA, sessionA));
+    expect(reusedA).to.deep.equal([true, true, true]);
+
+    // One Buffer, first holding A's session, then B's (trailing bytes are ignored by the parser).
+    const holder = Buffer.alloc(sessionA.length + sessionB.length);
+    sessionA.copy(holder);
+    expect(await resumes(portA, holder)).to.equal(true);
+    holder.fill(0);
+    sessionB.copy(holder);
+    expect(await resumes(portB, holder)).to.equal(true);
+    expect(await resumes(portA, holder)).to.equal(false);
+  });
+});
+
 describe('node tls: ticket keys shared and rotated across servers', () => {
   // Ported from nodejs/node test/parallel/test-tls-ticket.js
   it('resumes on every server holding the keys the ticket was sealed with, and only there', async () => {
