@@ -105,7 +105,17 @@ export class SocketTransport implements LowerTransport {
   constructor(
     stream: Duplex,
     protocol: AnyProtocol,
-    options: { loop?: EventLoop | null; callConnectionMade?: boolean; readRoute?: ReadRoute } = {},
+    options: {
+      loop?: EventLoop | null;
+      callConnectionMade?: boolean;
+      readRoute?: ReadRoute;
+      /**
+       * false: do not ask the socket for its addresses now (two system calls
+       * per connection); getExtraInfo reads them from the socket when asked.
+       * For owners that never ask, such as the drop-in TLSSocket.
+       */
+      captureAddresses?: boolean;
+    } = {},
   ) {
     const protocol0 = protocol;
     this.loop = options.loop ?? getEventLoop();
@@ -114,10 +124,8 @@ export class SocketTransport implements LowerTransport {
     this.#buffered = isBufferedProtocol(protocol) ? protocol : null;
     // We decide what the peer's EOF means, not the stream.
     (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
-    const socket = stream as Partial<Socket>;
     this.#extra = { socket: stream };
-    if (typeof socket.remoteAddress === 'string') this.#extra.peername = [socket.remoteAddress, socket.remotePort];
-    if (typeof socket.localAddress === 'string') this.#extra.sockname = [socket.localAddress, socket.localPort];
+    if (options.captureAddresses !== false) this.#captureAddresses();
     // From now on this transport owns reading: a stream paused by its
     // previous owner would otherwise never deliver a byte.
     if (options.readRoute !== undefined) options.readRoute.attach(this.#onLentChunk);
@@ -348,7 +356,14 @@ export class SocketTransport implements LowerTransport {
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     if (this.#lost && name === 'socket') return defaultValue;
+    if ((name === 'peername' || name === 'sockname') && !(name in this.#extra)) this.#captureAddresses();
     return name in this.#extra ? this.#extra[name] : defaultValue;
+  }
+
+  #captureAddresses(): void {
+    const socket = this.stream as Partial<Socket>;
+    if (typeof socket.remoteAddress === 'string') this.#extra.peername = [socket.remoteAddress, socket.remotePort];
+    if (typeof socket.localAddress === 'string') this.#extra.sockname = [socket.localAddress, socket.localPort];
   }
 
   setProtocol(protocol: AnyProtocol): void {

@@ -280,7 +280,7 @@ export class TLSSocket extends net.Socket {
     const waiter = new Waiter();
     let sslProtocol: SSLProtocol;
     try {
-      sslProtocol = new SSLProtocol(tlsLoop, this.#onread !== null ? this.#bufferedAppProtocol : this.#appProtocol, context, waiter, {
+      sslProtocol = new SSLProtocol(tlsLoop, this.#onread !== null ? this.#bufferedAppProtocol() : this.#appProtocol, context, waiter, {
         serverSide: this.#isServer,
         serverHostname: servername && net.isIP(servername) === 0 ? servername : null,
         sslHandshakeTimeout: this.#handshakeTimeoutSeconds(),
@@ -296,7 +296,7 @@ export class TLSSocket extends net.Socket {
     if (options.session !== undefined && !this.#isServer) this.setSession(options.session);
     if (options.requestOCSP && !this.#isServer) sslProtocol.sslObject.requestOcsp();
     if (this.#readPaused) this.#transport?.pauseReading();
-    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false, readRoute });
+    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false, readRoute, captureAddresses: false });
     // Success arrives through connectionMade; the waiter reports failures, and
     // a close before the handshake finished (it resolves without a handshake).
     waiter.promise.then(
@@ -401,33 +401,35 @@ export class TLSSocket extends net.Socket {
    * The application protocol with `onread`: the same events, but plaintext
    * is decrypted straight into the caller's buffer and handed to its callback.
    */
-  readonly #bufferedAppProtocol: BufferedProtocolLike = {
-    connectionMade: (transport) => this.#appProtocol.connectionMade?.(transport),
-    getBuffer: () => {
-      if (this.#onreadBuffer === null) {
-        const source = this.#onread!.buffer;
-        this.#onreadBuffer = typeof source === 'function' ? source() : source;
-      }
-      return this.#onreadBuffer;
-    },
-    bufferUpdated: (nbytes: number) => {
-      const onread = this.#onread!;
-      const buffer = this.#onreadBuffer!;
-      this.#bytesRead += nbytes;
-      this.#refreshTimeout();
-      const keepReading = onread.callback.call(this, nbytes, buffer) !== false;
-      // A buffer function is asked for the next buffer after each callback (as net.Socket).
-      if (typeof onread.buffer === 'function') {
-        const next = onread.buffer();
-        if (next instanceof Uint8Array && next.byteLength > 0) this.#onreadBuffer = next;
-      }
-      if (!keepReading) this.pause();
-    },
-    eofReceived: () => this.#appProtocol.eofReceived?.(),
-    connectionLost: (exc: Error | null) => this.#appProtocol.connectionLost?.(exc),
-    pauseWriting: () => this.#appProtocol.pauseWriting?.(),
-    resumeWriting: () => this.#appProtocol.resumeWriting?.(),
-  };
+  #bufferedAppProtocol(): BufferedProtocolLike {
+    return {
+      connectionMade: (transport) => this.#appProtocol.connectionMade?.(transport),
+      getBuffer: () => {
+        if (this.#onreadBuffer === null) {
+          const source = this.#onread!.buffer;
+          this.#onreadBuffer = typeof source === 'function' ? source() : source;
+        }
+        return this.#onreadBuffer;
+      },
+      bufferUpdated: (nbytes: number) => {
+        const onread = this.#onread!;
+        const buffer = this.#onreadBuffer!;
+        this.#bytesRead += nbytes;
+        this.#refreshTimeout();
+        const keepReading = onread.callback.call(this, nbytes, buffer) !== false;
+        // A buffer function is asked for the next buffer after each callback (as net.Socket).
+        if (typeof onread.buffer === 'function') {
+          const next = onread.buffer();
+          if (next instanceof Uint8Array && next.byteLength > 0) this.#onreadBuffer = next;
+        }
+        if (!keepReading) this.pause();
+      },
+      eofReceived: () => this.#appProtocol.eofReceived?.(),
+      connectionLost: (exc: Error | null) => this.#appProtocol.connectionLost?.(exc),
+      pauseWriting: () => this.#appProtocol.pauseWriting?.(),
+      resumeWriting: () => this.#appProtocol.resumeWriting?.(),
+    };
+  }
 
   /**
    * Ends the readable side as net.Socket does on EOF: 'end' follows at once
@@ -458,9 +460,9 @@ export class TLSSocket extends net.Socket {
     this.#secure = true;
     this.alpnProtocol = sslObject.selectedAlpnProtocol() ?? false;
     this.servername = this.#isServer ? (sslObject.getServername() ?? false) : (this.#options.servername ?? false);
-    const result = sslObject.verifyResult();
     if (this.#isServer) {
       if (this.#options.requestCert) {
+        const result = sslObject.verifyResult();
         const hasCert = sslObject.getPeerCert(true) !== null;
         if (result !== null && result.code !== 0) {
           this.authorizationError = result.name;
@@ -489,6 +491,7 @@ export class TLSSocket extends net.Socket {
       this.emit('OCSPResponse', sslObject.ocspResponse());
       if (this.destroyed) return;
     }
+    const result = sslObject.verifyResult();
     if (result !== null && result.code !== 0) {
       this.#verifyError = nodeError(result.message, result.name);
     } else if (!sslObject.sessionReused) {
