@@ -359,6 +359,10 @@ export class SSLProtocol implements ProtocolLike {
           // The TCP FIN that follows a close_notify: the peer only stopped
           // sending, and the application is still writing (halfClose).
           if (this.#writingAfterPeerClose) return true;
+          // halfClose while the application is not reading: the peer's
+          // close_notify may still wait in the BIO. Decided once reading
+          // resumes (resumeReading).
+          if (this.halfClose && this.#appReadingPaused) return true;
           this.#setState(SSLProtocolState.FLUSHING);
           this.#armShutdownTimer();
           if (this.#appReadingPaused) return true;
@@ -602,10 +606,12 @@ export class SSLProtocol implements ProtocolLike {
   #doShutdown(): void {
     if (this.#state !== SSLProtocolState.SHUTDOWN) return;
     try {
-      if (!this.#eofReceived) {
+      // After the socket's EOF only a peer that sent close_notify first (and
+      // was answered with writes, halfClose) still gets ours.
+      if (!this.#eofReceived || this.#writingAfterPeerClose) {
         // PIT-3: application data sent before the peer saw our close_notify is
         // read and dropped, so unwrap() does not fail on it.
-        const peerClosed = this.halfClose ? this.#readIntoApp() : this.#readIntoVoid();
+        const peerClosed = this.#writingAfterPeerClose || (this.halfClose ? this.#readIntoApp() : this.#readIntoVoid());
         const status = this.#engine.shutdown();
         this.#outgoingPending = lengths[Slot.Pending];
         const outcome = status & StatusFlag.Mask;
@@ -1054,6 +1060,16 @@ export class SSLProtocol implements ProtocolLike {
       }
       // A socket EOF that came while paused is finished now.
       if (this.#eofReceived && this.#state === SSLProtocolState.FLUSHING) this.#doFlush();
+      // halfClose: the FIN came while paused and everything before it has now
+      // been read without a close_notify: handle it as eofReceived would have.
+      if (
+        this.#eofReceived &&
+        this.#state === SSLProtocolState.WRAPPED &&
+        !this.#writingAfterPeerClose &&
+        !this.#appReadingPaused
+      ) {
+        this.eofReceived();
+      }
     });
   }
 

@@ -20,9 +20,12 @@ import type { Duplex } from 'node:stream';
 import * as undici from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 
+import { SSLWantReadError, SSLZeroReturnError } from '../../lib';
 import * as tls from '../../lib/tls';
 import { certPath, readCert, SERVER_NAME } from '../helpers/certs';
 import { killOpensslChildren, runOpensslClient, startOpensslServer } from '../helpers/openssl-cli';
+import { clientContext } from '../helpers/pair';
+import { SocketPump } from '../helpers/socket-pump';
 import {
   bytesBuffered,
   duplexPair,
@@ -550,6 +553,68 @@ describe('memtls/tls with real users', function () {
       const answer = readToEnd(client);
       client.end('question');
       expect((await answer).toString()).to.equal('late answer to question');
+    });
+
+    it('after answering such a peer, ends with its own close_notify, not just a TCP FIN', async () => {
+      // A raw engine as the client: it fails with SSLEOFError if the server
+      // closes without close_notify (node:tls would tolerate that).
+      const server = teardown.server(
+        tls.createServer({ key, cert, allowHalfOpen: true }, (socket) => {
+          const finSeen = once(socket._parent as net.Socket, 'end');
+          readToEnd(socket)
+            .then(async (request) => {
+              await finSeen;
+              socket.end(`late answer to ${request.toString()}`);
+            })
+            .catch(() => undefined);
+        }),
+      );
+      const port = await listen(server);
+      const raw = teardown.stream(net.connect({ host: HOST, port }));
+      await once(raw, 'connect');
+      const pump = new SocketPump(clientContext(), raw, { serverHostname: SERVER_NAME });
+      await pump.handshake();
+      await pump.send(Buffer.from('question'));
+      try {
+        pump.ssl.unwrap(); // our close_notify; the server's comes later
+      } catch (error) {
+        expect(error).to.be.instanceOf(SSLWantReadError);
+      }
+      raw.end(pump.outgoing.read()); // close_notify, then FIN
+      const answer = 'late answer to question';
+      expect((await pump.receiveExactly(answer.length)).toString()).to.equal(answer);
+      // Both close_notify sent: the server's shows as SSLZeroReturnError; a
+      // bare FIN would be SSLEOFError.
+      const end = await pump.receiveUntilEnd().then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(end).to.be.instanceOf(SSLZeroReturnError);
+    });
+
+    it("answers when the peer's close_notify and FIN arrived while the server was not reading", async () => {
+      // 200 KiB fill the TLSSocket's buffer, so the protocol layer stops
+      // reading with the close_notify still undecrypted when the FIN comes.
+      const request = randomBytes(200 * 1024);
+      const server = teardown.server(
+        tls.createServer({ key, cert, allowHalfOpen: true }, (socket) => {
+          socket.pause();
+          once(socket._parent as net.Socket, 'end')
+            .then(() => {
+              const all = readToEnd(socket);
+              socket.resume();
+              return all;
+            })
+            .then((received) => socket.end(`answer to ${sha256(received)}`))
+            .catch(() => undefined);
+        }),
+      );
+      const port = await listen(server);
+      const client = teardown.stream(nodeTls.connect({ host: HOST, port, servername: SERVER_NAME, ca }));
+      await once(client, 'secureConnect');
+      const answer = readToEnd(client);
+      client.end(request);
+      expect((await answer).toString()).to.equal(`answer to ${sha256(request)}`);
     });
   });
 
