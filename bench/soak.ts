@@ -39,8 +39,8 @@ import * as tls from '../lib/tls';
 import { createConnection, createServer as createProtocolServer, type Transport } from '../lib/protocol';
 import { clientContext, serverContext } from '../test/helpers/pair';
 import { readCert, SERVER_NAME } from '../test/helpers/certs';
+import { MiB } from './common';
 
-const MiB = 1024 * 1024;
 const HEAP_LIMIT = 10 * MiB;
 const EXTERNAL_LIMIT = 10 * MiB;
 const RSS_LIMIT = 100 * MiB;

@@ -31,8 +31,8 @@ import { createConnection, createServer as createProtocolServer, type Transport 
 import * as tls from '../lib/tls';
 import { clientContext, serverContext } from '../test/helpers/pair';
 import { readCert, SERVER_NAME } from '../test/helpers/certs';
+import { MiB } from './common';
 
-const MiB = 1024 * 1024;
 const CHUNK = 256 * 1024;
 const RSS_LIMIT = 64 * MiB;
 const BUFFERED_LIMIT = 4 * MiB;

@@ -155,7 +155,7 @@ export interface NativeSSLObject {
   servername(): string | undefined;
   peerCertificate(): Buffer | undefined;
   peerCertificateChain(): Buffer[];
-  /** OpenSSL's identity check of the peer certificate: whole-label wildcards, IP SANs for IPs. */
+  /** OpenSSL's identity check of the peer certificate (see SSLObject.peerMatchesHost). */
   peerMatchesHost(name: string, isIp: boolean): boolean;
   localCertificate(): Buffer | undefined;
   verifyResult(): [code: number, message: string, name: string] | undefined;

@@ -446,10 +446,10 @@ void SSLObject::OnRecordMessage(int write_p, int /*version*/, int content_type, 
   if (write_p != 0 || len == 0) return;
   auto* self = static_cast<SSLObject*>(SSL_get_app_data(ssl));
   if (self == nullptr) return;
+  // Only counted here; ReadLoop resets the count when plaintext comes out
+  // (empty application records, which OpenSSL skips, do not reset it).
   const uint8_t type = *static_cast<const uint8_t*>(buf);
-  if (content_type == SSL3_RT_INNER_CONTENT_TYPE && type == SSL3_RT_APPLICATION_DATA) {
-    self->key_updates_in_a_row_ = 0;
-  } else if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_KEY_UPDATE) {
+  if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_KEY_UPDATE) {
     if (++self->key_updates_in_a_row_ > kMaxKeyUpdatesWithoutData) self->key_update_flood_ = true;
   }
 }
@@ -479,6 +479,7 @@ int SSLObject::ReadLoop(uint8_t* out, size_t length, size_t* produced) {
       return kStatusOk;
     }
     if (ret == 1) {
+      if (got > 0) key_updates_in_a_row_ = 0;
       *produced += got;
       continue;
     }
@@ -823,7 +824,6 @@ Napi::Value SSLObject::JS_peerCertificate(const Napi::CallbackInfo& info) {
   return der;
 }
 
-// The chain as the peer sent it (on a client it starts with the leaf).
 // peerMatchesHost(name, isIp) -> boolean: OpenSSL's own identity check of the
 // peer certificate (DNS names: whole-label wildcards only; IPs: IP SANs only).
 // It accepts a subset of what node:tls's rules accept, so the drop-in uses it
@@ -842,6 +842,7 @@ Napi::Value SSLObject::JS_peerMatchesHost(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, matched == 1);
 }
 
+// The chain as the peer sent it (on a client it starts with the leaf).
 Napi::Value SSLObject::JS_peerCertificateChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
@@ -874,14 +875,22 @@ Napi::Value SSLObject::JS_verifyResult(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// getSession() -> DER of the current session (the newest ticket on a TLS 1.3
-// client), or undefined.
+// getSession() -> a handle to a copy of the current session (the newest
+// ticket on a TLS 1.3 client), or undefined. A copy, not the live session:
+// OpenSSL marks the live one not resumable if this connection ends without
+// close_notify, and a session handed out must not change after the fact.
 Napi::Value SSLObject::JS_getSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (ssl_ == nullptr) return env.Undefined();
-  SSL_SESSION* session = SSL_get1_session(ssl_);
-  if (session == nullptr) return env.Undefined();
-  return WrapSession(env, session);
+  SSL_SESSION* live = SSL_get_session(ssl_);  // borrowed
+  if (live == nullptr) return env.Undefined();
+  ClearErrorOnReturn clear;
+  SSL_SESSION* copy = SSL_SESSION_dup(live);
+  if (copy == nullptr) {
+    ThrowQueueError(env, "could not copy the session");
+    return env.Undefined();
+  }
+  return WrapSession(env, copy);
 }
 
 // sessionTicket() -> the ticket inside the current session (client side), or undefined.

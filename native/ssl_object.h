@@ -31,10 +31,12 @@
 //  * A fatal error seen after some plaintext was produced is deferred: the
 //    plaintext is returned first, the error on the next call.
 //  * A peer may send at most kMaxKeyUpdatesWithoutData TLS 1.3 KeyUpdates in a
-//    row without application data between them. OpenSSL sets no limit, and
-//    each update_requested makes us derive keys and answer with a record of
-//    our own, so an unbounded flood is CPU and output for free. Past the limit
-//    the connection fails for good with SSL_R_TOO_MANY_KEY_UPDATES.
+//    row without application data (plaintext delivered) between them. OpenSSL
+//    sets no limit, and each update_requested makes us derive keys and answer
+//    with a record of our own, so an unbounded flood is CPU and output for
+//    free. Past the limit the connection fails for good with
+//    SSL_R_TOO_MANY_KEY_UPDATES; input already buffered when the limit is
+//    crossed is processed first (at most one socket chunk).
 #ifndef MEMTLS_SSL_OBJECT_H_
 #define MEMTLS_SSL_OBJECT_H_
 

@@ -135,8 +135,9 @@ export async function createConnection<P extends AnyProtocol>(
       serverHostname = options.serverHostname;
     }
   }
-  // A socket made here reads into the shared static buffer (see ReadRoute).
-  const readRoute = options.sock === undefined ? new ReadRoute() : undefined;
+  // A TLS socket made here reads into the shared static buffer (see ReadRoute);
+  // a plain one keeps emitting 'data' like any socket.
+  const readRoute = options.sock === undefined && ssl !== null ? new ReadRoute() : undefined;
   const socket = options.sock ?? (await connectSocket(options.host, options.port, options.noDelay ?? true, readRoute));
   socket.setNoDelay?.(options.noDelay ?? true);
   const protocol = protocolFactory();

@@ -90,8 +90,9 @@ export class SocketTransport implements LowerTransport {
 
   readonly #onData = (chunk: Buffer | string): void => this.#dataReceived(chunk);
   readonly #onLentChunk = (chunk: Buffer): void => {
-    const protocol = this.#protocol as { consumesChunksSynchronously?: boolean };
-    this.#dataReceived(protocol.consumesChunksSynchronously === true ? chunk : Buffer.from(chunk));
+    // A BufferedProtocol gets a copy in its own buffer anyway (#feedBuffered).
+    const keeps = this.#buffered === null && (this.#protocol as { consumesChunksSynchronously?: boolean }).consumesChunksSynchronously !== true;
+    this.#dataReceived(keeps ? Buffer.from(chunk) : chunk);
   };
   readonly #onEnd = (): void => this.#eofReceived();
   readonly #onDrain = (): void => this.#drained();

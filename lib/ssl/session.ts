@@ -19,12 +19,17 @@ export class SSLSession {
   #description: SessionDescription | undefined;
 
   /** From DER (i2d_SSL_SESSION bytes); memtls itself also passes a native handle. */
-  constructor(source: Uint8Array | SessionHandle, context?: SSLContext) {
-    if (source instanceof Uint8Array) {
-      this.handle = native.SSLObject.parseSession(source);
-      this.#der = Buffer.from(source);
-    } else {
+  constructor(source: ArrayBufferView | SessionHandle, context?: SSLContext) {
+    if (ArrayBuffer.isView(source)) {
+      const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+      this.handle = native.SSLObject.parseSession(bytes);
+      this.#der = Buffer.from(bytes);
+    } else if (typeof source === 'object' && source !== null) {
+      // Throws a TypeError for anything but a session handle.
+      this.#description = native.SSLObject.describeSession(source);
       this.handle = source;
+    } else {
+      throw new TypeError('session must be DER bytes');
     }
     this.context = context;
   }

@@ -7,11 +7,16 @@
  * layer does not use them; it drives the same native object through the
  * batched, non-throwing fast path (`engine`), one call per socket chunk.
  */
+import { isIP } from 'node:net';
+
 import { native, Slot, Status, StatusFlag, type NativeMemoryBIO, type NativeSSLObject } from '../native';
 import { decodeCertificate, decodeCertificateChain, type DetailedPeerCertificate, type PeerCertificate } from './certificate';
 import { SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError } from './errors';
 import { SSLSession } from './session';
 import type { ClientHelloInfo, ClientHelloResult, SSLContext } from './ssl-context';
+
+/** Letter-digit-hyphen labels only: no trailing dot, empty label, U-label or odd character. */
+const PLAIN_NAME = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
 
 /** Used by SSLContext.wrapBio() to reach the private constructor. */
 export const kCreateSSLObject = Symbol('memtls.createSSLObject');
@@ -196,6 +201,19 @@ export class SSLObject {
     const der = this.engine.peerCertificate();
     if (der === undefined) return null;
     return binaryForm ? der : decodeCertificate(der);
+  }
+
+  /**
+   * OpenSSL's own identity check of the peer's certificate: X509_check_host
+   * without partial wildcards for a plain letter-digit-hyphen name,
+   * X509_check_ip_asc (IP subjectAltNames only) for an IP address. It accepts
+   * a subset of what node:tls's checkServerIdentity accepts (no partial
+   * wildcards, no trailing dot, no U-labels), so true is a match by either
+   * rule; false is no verdict. False without a peer certificate.
+   */
+  peerMatchesHost(hostname: string): boolean {
+    if (isIP(hostname) !== 0) return this.engine.peerMatchesHost(hostname, true);
+    return PLAIN_NAME.test(hostname) && this.engine.peerMatchesHost(hostname, false);
   }
 
   /** The peer's chain, leaf first, each linked to its issuer (node:tls's detailed form). */

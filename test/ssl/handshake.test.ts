@@ -14,6 +14,7 @@ import {
   SSLWantReadError,
   type TLSVersion,
 } from '../../lib';
+import { native } from '../../lib/native';
 import { certPath, readCert } from '../helpers/certs';
 import { clientContext, handshake, makePair, readAll, send, serverContext, transfer, type KeyKind } from '../helpers/pair';
 
@@ -181,6 +182,10 @@ describe('SSLObject pairs in memory', () => {
         send(first.server, first.client, Buffer.from('ticket please'));
         const session = first.client.ssl.session!;
         const der = Buffer.from(session.der);
+        // The connection it came from ends without close_notify (OpenSSL then
+        // marks that connection's own session not resumable): ours is a copy.
+        first.client.ssl.close();
+        first.server.ssl.close();
         const reused: boolean[] = [];
         for (let i = 0; i < 4; i++) {
           const pair = makePair(client, server, { serverHostname: 'localhost', session });
@@ -200,15 +205,22 @@ describe('SSLObject pairs in memory', () => {
           pair.server.ssl.close();
         }
         expect(reused).to.deep.equal([true, true, true, true]);
-        // The session itself is untouched: same encoding, still resumable.
-        expect(session.der.equals(der)).to.equal(true);
-        expect(session.resumable).to.equal(true);
+        // The parsed session itself is untouched (read afresh, not memoized): same encoding, still resumable.
+        expect(native.SSLObject.encodeSession(session.handle).equals(der)).to.equal(true);
+        expect(native.SSLObject.describeSession(session.handle).resumable).to.equal(true);
         // A session rebuilt from its DER resumes too.
         const again = makePair(client, server, { serverHostname: 'localhost', session: new SSLSession(der, client) });
         handshake(again);
         expect(again.client.ssl.sessionReused).to.equal(true);
       });
     }
+
+    it('new SSLSession: SSLError for bytes that are not a session, TypeError for anything but bytes', () => {
+      expect(() => new SSLSession(Buffer.from('not a session'))).to.throw(SSLError);
+      expect(() => new SSLSession('x' as unknown as Uint8Array)).to.throw(TypeError, /DER bytes/);
+      expect(() => new SSLSession({} as unknown as Uint8Array)).to.throw(TypeError);
+      expect(() => new SSLSession(null as unknown as Uint8Array)).to.throw(TypeError);
+    });
 
     it('refuses sessions on the server, after the handshake, or from another context', () => {
       const client = clientContext();

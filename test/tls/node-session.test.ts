@@ -62,7 +62,7 @@ describe('node tls: a client resuming its session', () => {
   }
 });
 
-describe('memtls/tls: session Buffers are parsed once', () => {
+describe('memtls/tls: session Buffers handed back to connect()', () => {
   /** Resolves with the first resumable session a client of `port` is given. */
   async function sessionFrom(port: number): Promise<Buffer> {
     const socket = track(tls.connect({ port, host: HOST, ca }));
@@ -78,6 +78,19 @@ describe('memtls/tls: session Buffers are parsed once', () => {
     socket.end();
     return reused;
   }
+
+  it('a session resumes after the connection it came from was destroyed without close_notify', async () => {
+    const server = tls.createServer({ key, cert }, (socket) => socket.on('error', () => undefined));
+    const port = await listen(server);
+    const first = track(tls.connect({ port, host: HOST, ca }));
+    const session = await new Promise<Buffer>((resolve) => first.once('session', resolve));
+    first.destroy();
+    await once(first, 'close');
+    expect(await resumes(port, session)).to.equal(true);
+    // The same Buffer, zeroed after it was parsed: no longer a session, so a full handshake.
+    session.fill(0);
+    expect(await resumes(port, session)).to.equal(false);
+  });
 
   it('one session Buffer resumes many connections; the same Buffer rewritten with another session is parsed again', async () => {
     // Two servers with different ticket keys: each accepts only its own tickets.
