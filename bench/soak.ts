@@ -65,7 +65,9 @@ function option(name: string, fallback: number): number {
 }
 
 function activeHandles(): number {
-  return (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+  // Not stdout/stderr: writing progress lines opens them when they are pipes.
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  return handles.filter((handle) => handle !== process.stdout && handle !== process.stderr).length;
 }
 
 async function snapshot(): Promise<Snapshot> {
