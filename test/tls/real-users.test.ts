@@ -532,32 +532,8 @@ describe('memtls/tls with real users', function () {
       expect((await answer).toString()).to.equal('answer to question');
     });
 
-    it("answers a node:tls client after its close_notify and its TCP FIN have both arrived", async () => {
-      // node:tls sends close_notify and FIN together on end(); the FIN alone
-      // must not close a server that keeps writing (allowHalfOpen).
-      let finSeen!: Promise<unknown>;
-      const server = teardown.server(
-        tls.createServer({ key, cert, allowHalfOpen: true }, (socket) => {
-          finSeen = once(socket._parent as net.Socket, 'end');
-          readToEnd(socket)
-            .then(async (request) => {
-              await finSeen;
-              socket.end(`late answer to ${request.toString()}`);
-            })
-            .catch(() => undefined);
-        }),
-      );
-      const port = await listen(server);
-      const client = teardown.stream(nodeTls.connect({ host: HOST, port, servername: SERVER_NAME, ca }));
-      await once(client, 'secureConnect');
-      const answer = readToEnd(client);
-      client.end('question');
-      expect((await answer).toString()).to.equal('late answer to question');
-    });
-
-    it('after answering such a peer, ends with its own close_notify, not just a TCP FIN', async () => {
-      // A raw engine as the client: it fails with SSLEOFError if the server
-      // closes without close_notify (node:tls would tolerate that).
+    /** A half-open server that answers the whole request only once the client's TCP FIN has arrived too. */
+    async function lateAnswerServer(): Promise<number> {
       const server = teardown.server(
         tls.createServer({ key, cert, allowHalfOpen: true }, (socket) => {
           const finSeen = once(socket._parent as net.Socket, 'end');
@@ -569,7 +545,24 @@ describe('memtls/tls with real users', function () {
             .catch(() => undefined);
         }),
       );
-      const port = await listen(server);
+      return listen(server);
+    }
+
+    it("answers a node:tls client after its close_notify and its TCP FIN have both arrived", async () => {
+      // node:tls sends close_notify and FIN together on end(); the FIN alone
+      // must not close a server that keeps writing (allowHalfOpen).
+      const port = await lateAnswerServer();
+      const client = teardown.stream(nodeTls.connect({ host: HOST, port, servername: SERVER_NAME, ca }));
+      await once(client, 'secureConnect');
+      const answer = readToEnd(client);
+      client.end('question');
+      expect((await answer).toString()).to.equal('late answer to question');
+    });
+
+    it('after answering such a peer, ends with its own close_notify, not just a TCP FIN', async () => {
+      // A raw engine as the client: it fails with SSLEOFError if the server
+      // closes without close_notify (node:tls would tolerate that).
+      const port = await lateAnswerServer();
       const raw = teardown.stream(net.connect({ host: HOST, port }));
       await once(raw, 'connect');
       const pump = new SocketPump(clientContext(), raw, { serverHostname: SERVER_NAME });
