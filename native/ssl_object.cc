@@ -60,6 +60,16 @@ SSL_SESSION* UnwrapSession(const Napi::Value& value) {
   return value.As<Napi::External<SSL_SESSION>>().Data();
 }
 
+// i2d_SSL_SESSION into a string; empty if OpenSSL cannot encode it.
+std::string SessionDer(SSL_SESSION* session) {
+  const int length = i2d_SSL_SESSION(session, nullptr);
+  if (length <= 0) return std::string();
+  std::string der(static_cast<size_t>(length), '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(&der[0]);
+  i2d_SSL_SESSION(session, &p);
+  return der;
+}
+
 size_t BioCapacity(BIO* bio) {
   BUF_MEM* mem = nullptr;
   BIO_get_mem_ptr(bio, &mem);
@@ -219,12 +229,9 @@ void SSLObject::NoteNewSession(SSL_SESSION* session) {
   if (server_) {
     // A server's session is only seen here: keep what an external cache needs.
     // Sessions too large to be worth caching are not reported (as node:tls).
-    constexpr int kMaxSessionSize = 10 * 1024;
-    const int length = i2d_SSL_SESSION(session, nullptr);
-    if (length <= 0 || length > kMaxSessionSize) return;
-    std::string der(static_cast<size_t>(length), '\0');
-    unsigned char* p = reinterpret_cast<unsigned char*>(&der[0]);
-    i2d_SSL_SESSION(session, &p);
+    constexpr size_t kMaxSessionSize = 10 * 1024;
+    std::string der = SessionDer(session);
+    if (der.empty() || der.size() > kMaxSessionSize) return;
     unsigned int id_length = 0;
     const unsigned char* id = SSL_SESSION_get_id(session, &id_length);
     server_sessions_.emplace_back(std::string(reinterpret_cast<const char*>(id), id_length),
@@ -1224,15 +1231,12 @@ Napi::Value SSLObject::EncodeSession(const Napi::CallbackInfo& info) {
   SSL_SESSION* session = UnwrapSession(info[0]);
   if (session == nullptr) return env.Undefined();
   ClearErrorOnReturn clear;
-  const int length = i2d_SSL_SESSION(session, nullptr);
-  if (length <= 0) {
+  const std::string der = SessionDer(session);
+  if (der.empty()) {
     ThrowQueueError(env, "could not encode the session");
     return env.Undefined();
   }
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
-  unsigned char* p = out.Data();
-  i2d_SSL_SESSION(session, &p);
-  return out;
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(der.data()), der.size());
 }
 
 }  // namespace memtls

@@ -16,6 +16,7 @@ import { TimeoutError, createConnection, createServer, type Server, type SSLProt
 import * as mtls from '../../lib/tls';
 import { readCert, SERVER_NAME } from '../helpers/certs';
 import { clientContext, serverContext } from '../helpers/pair';
+import { atCleanup } from '../helpers/node-tls';
 import { listenRaw, RecordingProtocol, tick, until } from '../helpers/protocol';
 import { SocketPump } from '../helpers/socket-pump';
 
@@ -24,7 +25,6 @@ const MiB = 1024 * 1024;
 
 // --- hooks: cleanup and the uncaught-error guard -------------------------------
 
-let cleanups: Array<() => unknown> = [];
 let uncaught: unknown[] = [];
 const recordUncaught = (error: unknown): void => {
   uncaught.push(error);
@@ -36,16 +36,8 @@ beforeEach(() => {
   process.on('unhandledRejection', recordUncaught);
 });
 
-afterEach(async () => {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const cleanup of pending) {
-    try {
-      await cleanup();
-    } catch {
-      // teardown of an already broken connection
-    }
-  }
+// Runs after the shared teardown hook of helpers/node-tls (registered first, on import).
+afterEach(() => {
   process.off('uncaughtException', recordUncaught);
   process.off('unhandledRejection', recordUncaught);
 });
@@ -110,7 +102,7 @@ async function protoServer(
   );
   const raws: net.Socket[] = [];
   server.netServer.on('connection', (socket: net.Socket) => raws.push(socket));
-  cleanups.push(async () => {
+  atCleanup(async () => {
     server.closeClients();
     await server.waitClosed();
   });
@@ -121,7 +113,7 @@ async function protoServer(
 async function rawConnect(port: number, allowHalfOpen = true): Promise<net.Socket> {
   const socket = net.connect({ host: HOST, port, allowHalfOpen });
   socket.on('error', () => undefined);
-  cleanups.push(() => socket.destroy());
+  atCleanup(() => socket.destroy());
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   return socket;
 }
@@ -138,7 +130,7 @@ async function protoClient<P extends RecordingProtocol = RecordingProtocol>(
     serverHostname: SERVER_NAME,
     ...extra,
   });
-  cleanups.push(() => transport.abort());
+  atCleanup(() => transport.abort());
   return { transport, protocol, raw };
 }
 
@@ -154,7 +146,7 @@ async function pumpServer(): Promise<{ port: number; pumps: SocketPump[] }> {
     pumps.push(pump);
     pump.handshake().catch(() => undefined);
   });
-  cleanups.push(server.close);
+  atCleanup(server.close);
   return { port: server.port, pumps };
 }
 
@@ -181,7 +173,7 @@ async function tlsServer(
     onSecure(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  cleanups.push(
+  atCleanup(
     () =>
       new Promise<void>((resolve) => {
         for (const socket of secured) socket.destroy();
@@ -194,7 +186,7 @@ async function tlsServer(
 
 function tlsConnect(port: number, extra: mtls.ConnectionOptions = {}): mtls.TLSSocket {
   const socket = mtls.connect({ host: HOST, port, servername: SERVER_NAME, ca: readCert('ca.pem'), ...extra });
-  cleanups.push(() => socket.destroy());
+  atCleanup(() => socket.destroy());
   return socket;
 }
 

@@ -431,15 +431,21 @@ describe('security: hostile input (seeded fuzz)', function () {
   });
 
   /** A fresh in-memory connection whose client traffic secret we hold, to forge records with. */
-  function forgingPair(): { pair: ReturnType<typeof makePair>; sealer: Tls13Sealer } {
+  /** A client context whose keys are logged, and the sealer for its traffic once the handshake is done. */
+  function forgingClient(): { ctx: SSLContext; sealer: () => Tls13Sealer } {
     const keylog: string[] = [];
     const ctx = clientContext((c) => {
       c.setCiphersuites('TLS_AES_128_GCM_SHA256');
       c.keylogCallback = (line) => keylog.push(line.toString());
     });
-    const pair = makePair(ctx, serverCtx);
+    return { ctx, sealer: () => new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0')) };
+  }
+
+  function forgingPair(): { pair: ReturnType<typeof makePair>; sealer: Tls13Sealer } {
+    const client = forgingClient();
+    const pair = makePair(client.ctx, serverCtx);
     handshake(pair);
-    return { pair, sealer: new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0')) };
+    return { pair, sealer: client.sealer() };
   }
 
   it('a flood of forged TLS 1.3 KeyUpdates: 20 connections x 500 KeyUpdates (some between empty records) fail with TOO_MANY_KEY_UPDATES', () => {
@@ -631,18 +637,14 @@ describe('security: hostile input (seeded fuzz)', function () {
 
     /** A core SSLObject client over a raw socket completes the handshake, then forges `count` KeyUpdates. */
     async function keyUpdateFlood(port: number, count: number): Promise<void> {
-      const keylog: string[] = [];
-      const ctx = clientContext((c) => {
-        c.setCiphersuites('TLS_AES_128_GCM_SHA256');
-        c.keylogCallback = (line) => keylog.push(line.toString());
-      });
+      const client = forgingClient();
       const socket = net.connect({ host: HOST, port });
       rawSockets.add(socket);
       socket.on('error', () => undefined);
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-      const pump = new SocketPump(ctx, socket, { serverHostname: SERVER_NAME });
+      const pump = new SocketPump(client.ctx, socket, { serverHostname: SERVER_NAME });
       await pump.handshake();
-      const sealer = new Tls13Sealer(keylogSecret(keylog, 'CLIENT_TRAFFIC_SECRET_0'));
+      const sealer = client.sealer();
       const records: Buffer[] = [];
       for (let k = 0; k < count; k++) records.push(sealer.keyUpdate(k % 3 === 0));
       records.push(sealer.seal(23, Buffer.from('never echoed')));
