@@ -870,18 +870,23 @@ export class SSLProtocol implements ProtocolLike {
     let more: Buffer[] | null = null;
     let outcome: number;
     for (;;) {
-      // Decrypt straight into the Buffer the application will get: no copy.
-      // Plaintext is at most the chunk plus a record OpenSSL still held
-      // from the previous chunk; a smaller guess just takes another round.
+      // With a new chunk, decrypt straight into the Buffer the application
+      // will get: no copy. Plaintext is at most the chunk plus a record
+      // OpenSSL still held from the previous chunk; a smaller guess just
+      // takes another round. Without one (the round after a full output, or
+      // the read right after the handshake took the chunk) there is often
+      // nothing at all: decrypt into the shared buffer and copy out what
+      // came, rather than allocate 256 KiB for nothing (it would also count
+      // as external memory and bring the next full GC closer).
       const chunk = this.#takeChunk();
-      const size = chunk === null ? READ_BUFFER_SIZE : chunk.length + (chunk.length >= 16384 ? 16640 : 512);
-      const out = Buffer.allocUnsafe(size);
+      const out = chunk === null ? sharedRead : Buffer.allocUnsafe(chunk.length + (chunk.length >= 16384 ? 16640 : 512));
+      const size = out.length;
       const status = this.#engine.receive(chunk, out, 0, size);
       const n = lengths[Slot.Bytes];
       this.#outgoingPending = lengths[Slot.Pending];
       if (status & ~StatusFlag.Mask) this.#sslObject.handleFlags(status);
       if (n > 0) {
-        const data = n === size ? out : out.subarray(0, n);
+        const data = out === sharedRead ? Buffer.from(sharedRead.subarray(0, n)) : n === size ? out : out.subarray(0, n);
         if (first === null) first = data;
         else (more ??= [first]).push(data);
       }
