@@ -456,6 +456,7 @@ void SSLObject::OnRecordMessage(int write_p, int /*version*/, int content_type, 
   // Only counted here; ReadLoop resets the count when plaintext comes out
   // (empty application records, which OpenSSL skips, do not reset it).
   const uint8_t type = *static_cast<const uint8_t*>(buf);
+  if (content_type == SSL3_RT_HANDSHAKE && self->handshake_reported_) self->post_handshake_message_ = true;
   if (content_type == SSL3_RT_HANDSHAKE && type == SSL3_MT_KEY_UPDATE) {
     if (++self->key_updates_in_a_row_ > kMaxKeyUpdatesWithoutData) self->key_update_flood_ = true;
   }
@@ -611,6 +612,15 @@ Napi::Value SSLObject::JS_receive(const Napi::CallbackInfo& info) {
   }
   size_t produced = 0;
   const int status = out.length == 0 ? kStatusOk : ReadLoop(out.data, out.length, &produced);
+  // SSL_MODE_RELEASE_BUFFERS frees the write buffer a post-handshake message
+  // set up only after the next write, which an idle client (it just got its
+  // session tickets) may never make: 16 KiB per connection. Free it now.
+  // Only then: freeing on every drained read would make OpenSSL allocate the
+  // read buffer again for the next record, and that churn fragments the heap.
+  if (post_handshake_message_ && status == kStatusWantRead) {
+    post_handshake_message_ = false;
+    SSL_free_buffers(ssl_);  // a no-op while a record is partly buffered
+  }
   return Napi::Number::New(env, Finish(status, produced, 0));
 }
 

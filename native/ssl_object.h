@@ -186,6 +186,10 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   int deferred_status_ = -1;  // a fatal status held back behind plaintext
   int key_updates_in_a_row_ = 0;  // peer KeyUpdates since its last application record
   bool key_update_flood_ = false;  // sticky: the limit was crossed
+  // A handshake message came after the handshake (a session ticket, a
+  // KeyUpdate): OpenSSL set up a write buffer for it that stays until the
+  // next write. JS_receive gives the buffers back once the input is drained.
+  bool post_handshake_message_ = false;
   ErrorInfo last_error_;
   std::vector<std::string> keylog_;
 };
