@@ -30,6 +30,16 @@ const CORK_BELOW = 16 * 1024;
 /** Default write limits of the socket layer (asyncio's selector transport). */
 const DEFAULT_HIGH_WATER = 64 * 1024;
 
+/**
+ * The transport a stream feeds. The stream's listeners are functions shared by
+ * every transport (no closures per connection); they find their transport
+ * here. Set while the transport is attached, undefined once it let go.
+ */
+const kTransport = Symbol('memtls.socketTransport');
+type AttachedStream = Duplex & { [kTransport]?: SocketTransport };
+
+function ignoreError(): void {}
+
 /** Where sockets made with a ReadRoute read: one buffer for all of them. */
 const STATIC_READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
@@ -81,23 +91,33 @@ export class SocketTransport implements LowerTransport {
   #lowWater = DEFAULT_HIGH_WATER / 4;
   readonly #extra: Record<string, unknown>;
   #corked = false;
-  readonly #uncork = (): void => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.stream.uncork();
-  };
-  readonly #made = new Waiter();
+  /** Settled once connectionMade has run; made only when someone asks (connectionMadePromise). */
+  #made: Waiter | null = null;
+  #madeDone = false;
 
-  readonly #onData = (chunk: Buffer | string): void => this.#dataReceived(chunk);
-  readonly #onLentChunk = (chunk: Buffer): void => {
-    // A BufferedProtocol gets a copy in its own buffer anyway (#feedBuffered).
-    const keeps = this.#buffered === null && (this.#protocol as { consumesChunksSynchronously?: boolean }).consumesChunksSynchronously !== true;
-    this.#dataReceived(keeps ? Buffer.from(chunk) : chunk);
+  // The stream's listeners: `this` is the stream.
+  static readonly #onData = function (this: AttachedStream, chunk: Buffer | string): void {
+    const transport = this[kTransport];
+    if (transport !== undefined) transport.#dataReceived(chunk);
   };
-  readonly #onEnd = (): void => this.#eofReceived();
-  readonly #onDrain = (): void => this.#drained();
-  readonly #onError = (error: Error): void => this.forceClose(error);
-  readonly #onClose = (): void => this.#connectionLost();
+  static readonly #onEnd = function (this: AttachedStream): void {
+    const transport = this[kTransport];
+    if (transport !== undefined) transport.#eofReceived();
+  };
+  static readonly #onDrain = function (this: AttachedStream): void {
+    const transport = this[kTransport];
+    if (transport !== undefined) transport.#drained();
+  };
+  static readonly #onError = function (this: AttachedStream, error: Error): void {
+    this[kTransport]?.forceClose(error);
+  };
+  static readonly #onClose = function (this: AttachedStream): void {
+    const transport = this[kTransport];
+    if (transport !== undefined) transport.#connectionLost();
+  };
+  static #uncorkLater(transport: SocketTransport): void {
+    transport.#uncork();
+  }
 
   /**
    * Wraps `stream` and calls `protocol.connectionMade(this)` on the next turn
@@ -127,34 +147,49 @@ export class SocketTransport implements LowerTransport {
     (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     this.#extra = { socket: stream };
     if (options.captureAddresses !== false) this.#captureAddresses();
+    // One transport per stream: the shared listeners could not tell two apart.
+    const attached = stream as AttachedStream;
+    if (attached[kTransport] !== undefined) throw new Error('this stream already has a transport');
+    attached[kTransport] = this;
     // From now on this transport owns reading: a stream paused by its
     // previous owner would otherwise never deliver a byte.
-    if (options.readRoute !== undefined) options.readRoute.attach(this.#onLentChunk);
-    else stream.on('data', this.#onData);
+    if (options.readRoute !== undefined) options.readRoute.attach((chunk) => this.#lentChunkReceived(chunk));
+    else stream.on('data', SocketTransport.#onData);
     if (stream.readableFlowing === false) stream.resume();
-    stream.on('end', this.#onEnd);
-    stream.on('drain', this.#onDrain);
-    stream.on('error', this.#onError);
-    stream.on('close', this.#onClose);
+    stream.on('end', SocketTransport.#onEnd);
+    stream.on('drain', SocketTransport.#onDrain);
+    stream.on('error', SocketTransport.#onError);
+    stream.on('close', SocketTransport.#onClose);
     if (options.callConnectionMade !== false) {
       // The protocol current now gets connectionMade, even if setProtocol()
       // (startTls) replaces it before the callback runs.
       const protocol = protocol0;
       this.loop.callSoon(() => {
         if (!this.#lost) protocol.connectionMade?.(this);
-        this.#made.resolve();
+        this.#madeDone = true;
+        this.#made?.resolve();
       });
     } else {
-      this.#made.resolve();
+      this.#madeDone = true;
     }
   }
 
   /** Resolves once the protocol's connectionMade has run (asyncio's waiter for plain transports). */
   get connectionMadePromise(): Promise<void> {
+    if (this.#made === null) {
+      this.#made = new Waiter();
+      if (this.#madeDone) this.#made.resolve();
+    }
     return this.#made.promise;
   }
 
   // --- reading -------------------------------------------------------------------
+
+  #lentChunkReceived(chunk: Buffer): void {
+    // A BufferedProtocol gets a copy in its own buffer anyway (#feedBuffered).
+    const keeps = this.#buffered === null && (this.#protocol as { consumesChunksSynchronously?: boolean }).consumesChunksSynchronously !== true;
+    this.#dataReceived(keeps ? Buffer.from(chunk) : chunk);
+  }
 
   #dataReceived(chunk: Buffer | string): void {
     if (this.#lost) return;
@@ -230,7 +265,7 @@ export class SocketTransport implements LowerTransport {
       if (!this.#corked) {
         this.#corked = true;
         this.stream.cork();
-        process.nextTick(this.#uncork);
+        process.nextTick(SocketTransport.#uncorkLater, this);
       }
     } else {
       this.#uncork();
@@ -255,6 +290,12 @@ export class SocketTransport implements LowerTransport {
 
   canWriteEof(): boolean {
     return true;
+  }
+
+  #uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.stream.uncork();
   }
 
   #pauseProtocolWriting(): void {
@@ -340,14 +381,15 @@ export class SocketTransport implements LowerTransport {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
-    const stream = this.stream;
-    stream.off('data', this.#onData);
-    stream.off('end', this.#onEnd);
-    stream.off('drain', this.#onDrain);
-    stream.off('close', this.#onClose);
+    const stream = this.stream as AttachedStream;
+    stream.off('data', SocketTransport.#onData);
+    stream.off('end', SocketTransport.#onEnd);
+    stream.off('drain', SocketTransport.#onDrain);
+    stream.off('close', SocketTransport.#onClose);
     // Keep an error listener: a late error on a dead stream must not crash.
-    stream.off('error', this.#onError);
-    stream.on('error', () => undefined);
+    stream.off('error', SocketTransport.#onError);
+    stream.on('error', ignoreError);
+    stream[kTransport] = undefined;
     const protocol = this.#protocol;
     const error = this.#lostError;
     protocol.connectionLost?.(error);

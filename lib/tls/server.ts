@@ -24,6 +24,14 @@ function hostPattern(hostname: string): RegExp {
   return new RegExp(`^${escaped}$`, 'i');
 }
 
+/**
+ * A connection that fails before it is secure must not crash the server: it
+ * becomes 'tlsClientError'. One listener for every socket (`this` is it).
+ */
+function reportClientError(this: TLSSocket, error: Error): void {
+  if (this.secureConnecting) this.server?.emit('tlsClientError', error, this);
+}
+
 class TlsServer extends net.Server {
   #options: TlsServerOptions;
   #secureContext: SecureContext;
@@ -77,10 +85,7 @@ class TlsServer extends net.Server {
       handshakeTimeout: this.handshakeTimeout,
     });
     socket.once('secure', () => this.emit('secureConnection', socket));
-    // A connection that fails before it is secure must not crash the server.
-    socket.on('error', (error) => {
-      if (socket.secureConnecting) this.emit('tlsClientError', error, socket);
-    });
+    socket.on('error', reportClientError);
     socket._start(raw);
   }
 

@@ -46,7 +46,7 @@ import { NodeEventLoop, getEventLoop, type ExceptionContext } from '../protocol/
 import type { BufferedProtocolLike, ProtocolLike, Transport } from '../protocol/protocols';
 import { type ReadRoute, SocketTransport } from '../protocol/socket-transport';
 import { SSLProtocol, SSLProtocolState, type SSLProtocolTransport } from '../protocol/ssl-protocol';
-import { Waiter } from '../protocol/waiter';
+import { Waiter, type WaiterListener } from '../protocol/waiter';
 import { checkServerIdentity as defaultCheckServerIdentity } from './check-server-identity';
 import { SecureContext, type ContextVariant, type SecureContextOptions } from './secure-context';
 
@@ -239,15 +239,18 @@ export class TLSSocket extends net.Socket {
     if (this.#isServer) {
       this.servername = null;
     }
-    // As node:tls: adding a 'keylog' listener turns key logging on, even on a
-    // socket whose TLS layer already started (new TLSSocket(connectedSocket)).
-    this.on('newListener', (event: string | symbol) => {
-      if (event !== 'keylog') return;
-      const context = this.#sslProtocol?.sslObject.context;
-      if (context !== undefined && context.keylogCallback !== keylogCallback) context.keylogCallback = keylogCallback;
-    });
+    this.on('newListener', TLSSocket.#onNewListener);
     if (socket != null) this.#attach(socket);
   }
+
+  // As node:tls: adding a 'keylog' listener turns key logging on, even on a
+  // socket whose TLS layer already started (new TLSSocket(connectedSocket)).
+  // One function for every socket: `this` is the socket.
+  static readonly #onNewListener = function (this: TLSSocket, event: string | symbol): void {
+    if (event !== 'keylog') return;
+    const context = this.#sslProtocol?.sslObject.context;
+    if (context !== undefined && context.keylogCallback !== keylogCallback) context.keylogCallback = keylogCallback;
+  };
 
   /**
    * @internal Connects the TLS layer to its parent stream and starts the
@@ -284,7 +287,9 @@ export class TLSSocket extends net.Socket {
     }
     this.#prepareContext(context);
     const servername = this.#isServer ? null : (options.servername ?? null);
-    const waiter = new Waiter();
+    // Success arrives through connectionMade; the waiter reports failures, and
+    // a close before the handshake finished (it resolves without a handshake).
+    const waiter = new Waiter(this.#appProtocol);
     let sslProtocol: SSLProtocol;
     try {
       sslProtocol = new SSLProtocol(tlsLoop, this.#onread !== null ? this.#bufferedAppProtocol() : this.#appProtocol, context, waiter, {
@@ -304,14 +309,6 @@ export class TLSSocket extends net.Socket {
     if (options.requestOCSP && !this.#isServer) sslProtocol.sslObject.requestOcsp();
     if (this.#readPaused) this.#transport?.pauseReading();
     const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false, readRoute, captureAddresses: false });
-    // Success arrives through connectionMade; the waiter reports failures, and
-    // a close before the handshake finished (it resolves without a handshake).
-    waiter.promise.then(
-      () => {
-        if (!this.#secure && !this.destroyed) this.#onHandshakeError(new ConnectionResetError());
-      },
-      (error: unknown) => this.#onHandshakeError(error),
-    );
     sslProtocol.connectionMade(transport);
     // Writes made before the transport existed go out now (queued in the handshake backlog).
     const pending = this.#pendingWrites;
@@ -360,49 +357,77 @@ export class TLSSocket extends net.Socket {
 
   // --- the application protocol of the SSLProtocol -----------------------------
 
-  readonly #appProtocol: ProtocolLike = {
+  /**
+   * What SSLProtocol and its waiter call: a small object per socket whose
+   * methods live on one prototype, rather than a closure per method and
+   * connection (an idle connection is mostly such small objects).
+   */
+  static readonly #AppProtocol: new (socket: TLSSocket) => ProtocolLike & WaiterListener = class implements ProtocolLike, WaiterListener {
+    constructor(readonly socket: TLSSocket) {}
+
     // Called synchronously when the handshake completes, before any data or
     // EOF that came with it is delivered.
-    connectionMade: () => this.#onSecure(),
-    dataReceived: (data: Buffer) => {
-      this.#bytesRead += data.length;
-      this.#refreshTimeout();
-      if (!this.push(data)) {
-        this.#readPaused = true;
-        this.#transport?.pauseReading();
+    connectionMade(): void {
+      this.socket.#onSecure();
+    }
+
+    dataReceived(data: Buffer): void {
+      const socket = this.socket;
+      socket.#bytesRead += data.length;
+      socket.#refreshTimeout();
+      if (!socket.push(data)) {
+        socket.#readPaused = true;
+        socket.#transport?.pauseReading();
       }
-    },
-    eofReceived: () => {
-      this.#pushEnd();
+    }
+
+    eofReceived(): boolean {
+      this.socket.#pushEnd();
       // Keep the write side open: as on any net.Socket, the stream itself
       // calls end() after 'end' unless allowHalfOpen, and end() runs only
       // after the writes already made, so none is lost.
       return true;
-    },
-    connectionLost: (exc: Error | null) => {
-      this.#closed = true;
-      this.#releaseBlockedWrites(exc ?? undefined);
+    }
+
+    connectionLost(exc: Error | null): void {
+      const socket = this.socket;
+      socket.#closed = true;
+      socket.#releaseBlockedWrites(exc ?? undefined);
       if (exc !== null) {
-        if (this.#secure) this.destroy(this.#mapError(exc));
+        if (socket.#secure) socket.destroy(socket.#mapError(exc));
         // Before the handshake completed, the waiter reports the error.
         return;
       }
       // The connection is over: end the readable side; once the reader has
       // seen 'end' the socket is destroyed (as net.Socket does after EOF).
-      if (this.readableEnded || !this.readable) this.destroy();
+      if (socket.readableEnded || !socket.readable) socket.destroy();
       else {
-        this.once('end', () => this.destroy());
-        this.#pushEnd();
+        socket.once('end', () => socket.destroy());
+        socket.#pushEnd();
       }
-    },
-    pauseWriting: () => {
-      this.#writePaused = true;
-    },
-    resumeWriting: () => {
-      this.#writePaused = false;
-      this.#releaseBlockedWrites();
-    },
+    }
+
+    pauseWriting(): void {
+      this.socket.#writePaused = true;
+    }
+
+    resumeWriting(): void {
+      this.socket.#writePaused = false;
+      this.socket.#releaseBlockedWrites();
+    }
+
+    // The waiter resolves without a handshake when the connection closed first.
+    waiterResolved(): void {
+      const socket = this.socket;
+      if (!socket.#secure && !socket.destroyed) socket.#onHandshakeError(new ConnectionResetError());
+    }
+
+    waiterRejected(error: unknown): void {
+      this.socket.#onHandshakeError(error);
+    }
   };
+
+  readonly #appProtocol = new TLSSocket.#AppProtocol(this);
 
   /**
    * The application protocol with `onread`: the same events, but plaintext
@@ -768,11 +793,15 @@ export class TLSSocket extends net.Socket {
     this.#batchCallbacks.push(callback);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flushBatch);
+      process.nextTick(TLSSocket.#flushLater, this);
     }
   }
 
-  readonly #flushBatch = (): void => {
+  static #flushLater(socket: TLSSocket): void {
+    socket.#flushBatch();
+  }
+
+  #flushBatch(): void {
     this.#flushScheduled = false;
     const chunks = this.#batch;
     const callbacks = this.#batchCallbacks;
@@ -795,7 +824,7 @@ export class TLSSocket extends net.Socket {
     this.#refreshTimeout();
     if (this.#writePaused) this.#blockedCallbacks.push(...callbacks);
     else for (const callback of callbacks) callback();
-  };
+  }
 
   override _final(callback: (error?: Error | null) => void): void {
     const transport = this.#transport;
