@@ -128,6 +128,12 @@ export interface MemoryFigures {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  /**
+   * Resident size of V8's young generation (new space and new large-object
+   * space). After gc() it holds no live object; V8 sizes it from the
+   * allocation pattern, up to a fixed cap, whatever the connection count.
+   */
+  youngGeneration: number;
 }
 
 export interface MemoryResult {
