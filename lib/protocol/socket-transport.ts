@@ -33,10 +33,11 @@ const DEFAULT_HIGH_WATER = 64 * 1024;
 /**
  * The transport a stream feeds. The stream's listeners are functions shared by
  * every transport (no closures per connection); they find their transport
- * here. Set while the transport is attached, undefined once it let go.
+ * here. null once the connection is lost (the stream then holds nothing of
+ * it): a stream serves one transport, ever.
  */
 const kTransport = Symbol('memtls.socketTransport');
-type AttachedStream = Duplex & { [kTransport]?: SocketTransport };
+type AttachedStream = Duplex & { [kTransport]?: SocketTransport | null };
 
 function ignoreError(): void {}
 
@@ -94,26 +95,28 @@ export class SocketTransport implements LowerTransport {
   /** Settled once connectionMade has run; made only when someone asks (connectionMadePromise). */
   #made: Waiter | null = null;
   #madeDone = false;
+  /** The protocol whose connectionMade is scheduled and has not run yet. */
+  #connectionMadeDue: AnyProtocol | null = null;
 
   // The stream's listeners: `this` is the stream.
   static readonly #onData = function (this: AttachedStream, chunk: Buffer | string): void {
     const transport = this[kTransport];
-    if (transport !== undefined) transport.#dataReceived(chunk);
+    if (transport != null) transport.#dataReceived(chunk);
   };
   static readonly #onEnd = function (this: AttachedStream): void {
     const transport = this[kTransport];
-    if (transport !== undefined) transport.#eofReceived();
+    if (transport != null) transport.#eofReceived();
   };
   static readonly #onDrain = function (this: AttachedStream): void {
     const transport = this[kTransport];
-    if (transport !== undefined) transport.#drained();
+    if (transport != null) transport.#drained();
   };
   static readonly #onError = function (this: AttachedStream, error: Error): void {
     this[kTransport]?.forceClose(error);
   };
   static readonly #onClose = function (this: AttachedStream): void {
     const transport = this[kTransport];
-    if (transport !== undefined) transport.#connectionLost();
+    if (transport != null) transport.#connectionLost();
   };
   static #uncorkLater(transport: SocketTransport): void {
     transport.#uncork();
@@ -163,15 +166,25 @@ export class SocketTransport implements LowerTransport {
     if (options.callConnectionMade !== false) {
       // The protocol current now gets connectionMade, even if setProtocol()
       // (startTls) replaces it before the callback runs.
-      const protocol = protocol0;
-      this.loop.callSoon(() => {
-        if (!this.#lost) protocol.connectionMade?.(this);
-        this.#madeDone = true;
-        this.#made?.resolve();
-      });
+      this.#connectionMadeDue = protocol0;
+      this.loop.callSoon(() => this.#callConnectionMade());
     } else {
       this.#madeDone = true;
     }
+  }
+
+  /**
+   * connectionMade, once. A connection lost before the scheduled call ran
+   * makes it at once, so the protocol still sees connectionMade first (as
+   * asyncio's FIFO call_soon guarantees).
+   */
+  #callConnectionMade(): void {
+    const protocol = this.#connectionMadeDue;
+    if (protocol === null) return;
+    this.#connectionMadeDue = null;
+    protocol.connectionMade?.(this);
+    this.#madeDone = true;
+    this.#made?.resolve();
   }
 
   /** Resolves once the protocol's connectionMade has run (asyncio's waiter for plain transports). */
@@ -389,7 +402,8 @@ export class SocketTransport implements LowerTransport {
     // Keep an error listener: a late error on a dead stream must not crash.
     stream.off('error', SocketTransport.#onError);
     stream.on('error', ignoreError);
-    stream[kTransport] = undefined;
+    stream[kTransport] = null;
+    this.#callConnectionMade();
     const protocol = this.#protocol;
     const error = this.#lostError;
     protocol.connectionLost?.(error);

@@ -2,7 +2,7 @@
 
 /**
  * Told when a waiter settles, instead of (or as well as) through its promise;
- * in a microtask, as a promise reaction registered first would be.
+ * in a microtask queued at that moment, never inside resolve()/reject().
  */
 export interface WaiterListener {
   waiterResolved(): void;
