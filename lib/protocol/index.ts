@@ -9,7 +9,7 @@ export type { EventLoop, Handle, ExceptionContext, ExceptionHandler } from './ev
 export { Protocol, BufferedProtocol, isBufferedProtocol } from './protocols';
 export type { ProtocolLike, BufferedProtocolLike, AnyProtocol, Transport, LowerTransport } from './protocols';
 export { SSLProtocol, SSLProtocolTransport, SSLProtocolState, AppProtocolState } from './ssl-protocol';
-export { Waiter } from './waiter';
+export { Waiter, type WaiterListener } from './waiter';
 export type { SSLProtocolOptions } from './ssl-protocol';
 export { SocketTransport } from './socket-transport';
 export { createConnection, createServer, startTls, Server } from './connection';

@@ -111,8 +111,11 @@ export interface SSLProtocolOptions {
 /** Plaintext lands here first (asyncio allocates 256 KiB per connection). */
 const READ_BUFFER_SIZE = 256 * 1024;
 const sharedRead = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-/** Plaintext from socket chunks shorter than this is copied out of sharedRead (see #doReadCopied). */
-const COPY_BELOW = 16 * 1024;
+/**
+ * Plaintext from socket chunks shorter than this is copied out of sharedRead
+ * (see #doReadCopied): below it, a copy costs less than a guessed allocation.
+ */
+const COPY_BELOW = 4 * 1024;
 /**
  * Ciphertext is written into slabs; each socket write takes a slice. A slice
  * the socket handed to the kernel at once (the common case) is taken back and
@@ -875,14 +878,14 @@ export class SSLProtocol implements ProtocolLike {
       // A large chunk is decrypted straight into the Buffer the application
       // will get: no copy. Plaintext is at most the chunk plus a record
       // OpenSSL still held from the previous chunk; a smaller guess just
-      // takes another round. Anything smaller (or no new chunk: the round
-      // after a full output, the read right after the handshake took the
-      // chunk) goes into the shared buffer, and only what came out is copied:
-      // a session ticket or an alert allocates nothing, a short message only
-      // its own length. Guessing high instead left dead pool slabs behind at
-      // every connection, native memory held until the next GC.
+      // takes another round. A small chunk, or none (the round after a full
+      // output, the read right after the handshake took the chunk), goes
+      // into the shared buffer and only what came out is copied: a session
+      // ticket or an alert allocates nothing, a short message only its own
+      // length (no chunk used to cost a 256 KiB allocation here).
       const chunk = this.#takeChunk();
-      const out = chunk === null || chunk.length < COPY_BELOW ? sharedRead : Buffer.allocUnsafe(chunk.length + 16640);
+      const out =
+        chunk === null || chunk.length < COPY_BELOW ? sharedRead : Buffer.allocUnsafe(chunk.length + (chunk.length >= 16384 ? 16640 : 512));
       const size = out.length;
       const status = this.#engine.receive(chunk, out, 0, size);
       const n = lengths[Slot.Bytes];
