@@ -29,6 +29,26 @@ constexpr size_t kDefaultShrinkThreshold = 32 * 1024;
 // applications that rekey eagerly.
 constexpr int kMaxKeyUpdatesWithoutData = 32;
 
+// SSL_free_buffers() on a record whose header is in but whose body is not
+// frees a buffer OpenSSL still reads from, in releases before the fix for
+// CVE-2024-4741 (3.0.14, 3.1.6, 3.2.2, 3.3.1). The addon runs on whatever
+// OpenSSL the node binary carries, so it asks at run time.
+bool FreeBuffersIsSafe() {
+  static const bool safe = [] {
+    const unsigned long v = OpenSSL_version_num();
+    const unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+    if (major != 3) return major > 3;
+    switch (minor) {
+      case 0: return patch >= 14;
+      case 1: return patch >= 6;
+      case 2: return patch >= 2;
+      case 3: return patch >= 1;
+      default: return true;
+    }
+  }();
+  return safe;
+}
+
 Napi::Value CipherTriple(Napi::Env env, const SSL_CIPHER* cipher) {
   Napi::Array entry = Napi::Array::New(env, 4);
   entry.Set(0u, SSL_CIPHER_get_name(cipher));
@@ -617,9 +637,11 @@ Napi::Value SSLObject::JS_receive(const Napi::CallbackInfo& info) {
   // session tickets) may never make: 16 KiB per connection. Free it now.
   // Only then: freeing on every drained read would make OpenSSL allocate the
   // read buffer again for the next record, and that churn fragments the heap.
+  // (JS_readInto, the Python-style read, leaves this to OpenSSL.)
   if (post_handshake_message_ && status == kStatusWantRead) {
     post_handshake_message_ = false;
-    SSL_free_buffers(ssl_);  // a no-op while a record is partly buffered
+    // A no-op while a record is partly buffered, on a fixed OpenSSL.
+    if (FreeBuffersIsSafe()) SSL_free_buffers(ssl_);
   }
   return Napi::Number::New(env, Finish(status, produced, 0));
 }

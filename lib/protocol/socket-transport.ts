@@ -124,7 +124,9 @@ export class SocketTransport implements LowerTransport {
 
   /**
    * Wraps `stream` and calls `protocol.connectionMade(this)` on the next turn
-   * of the loop (asyncio does the same with call_soon).
+   * of the loop (asyncio does the same with call_soon), or at once if the
+   * stream is lost first. The stream's listeners are called with the stream
+   * as `this` (EventEmitter's rule), which is how they find this transport.
    */
   constructor(
     stream: Duplex,
@@ -141,6 +143,9 @@ export class SocketTransport implements LowerTransport {
       captureAddresses?: boolean;
     } = {},
   ) {
+    // One transport per stream: the shared listeners could not tell two apart.
+    const attached = stream as AttachedStream;
+    if (attached[kTransport] !== undefined) throw new Error('this stream already has a transport');
     const protocol0 = protocol;
     this.loop = options.loop ?? getEventLoop();
     this.stream = stream;
@@ -150,9 +155,6 @@ export class SocketTransport implements LowerTransport {
     (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     this.#extra = { socket: stream };
     if (options.captureAddresses !== false) this.#captureAddresses();
-    // One transport per stream: the shared listeners could not tell two apart.
-    const attached = stream as AttachedStream;
-    if (attached[kTransport] !== undefined) throw new Error('this stream already has a transport');
     attached[kTransport] = this;
     // From now on this transport owns reading: a stream paused by its
     // previous owner would otherwise never deliver a byte.
@@ -182,9 +184,16 @@ export class SocketTransport implements LowerTransport {
     const protocol = this.#connectionMadeDue;
     if (protocol === null) return;
     this.#connectionMadeDue = null;
-    protocol.connectionMade?.(this);
-    this.#madeDone = true;
-    this.#made?.resolve();
+    try {
+      protocol.connectionMade?.(this);
+    } catch (error) {
+      // Thrown on the loop's turn it would reach the loop's handler; here it
+      // must not stop connectionLost (or the waiter) either.
+      this.loop.callExceptionHandler({ message: 'protocol.connectionMade() failed', exception: error, transport: this, protocol });
+    } finally {
+      this.#madeDone = true;
+      this.#made?.resolve();
+    }
   }
 
   /** Resolves once the protocol's connectionMade has run (asyncio's waiter for plain transports). */

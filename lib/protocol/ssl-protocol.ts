@@ -663,13 +663,13 @@ export class SSLProtocol implements ProtocolLike {
       const status = this.#engine.receive(this.#takeChunk(), target, 0, target.length);
       const n = lengths[Slot.Bytes];
       this.#outgoingPending = lengths[Slot.Pending];
+      // Copied before handleFlags runs callbacks (see #doReadCopied).
+      const copy = n > 0 && buffered === null ? Buffer.from(sharedRead.subarray(0, n)) : null;
       this.#sslObject.handleFlags(status);
       if (n > 0) {
-        if (buffered !== null) {
-          buffered.bufferUpdated(n);
+        if (copy === null) {
+          buffered!.bufferUpdated(n);
         } else {
-          const copy = Buffer.allocUnsafe(n);
-          sharedRead.copy(copy, 0, 0, n);
           app?.dataReceived?.(copy);
         }
         if (this.#state !== SSLProtocolState.SHUTDOWN) return false;
@@ -890,12 +890,14 @@ export class SSLProtocol implements ProtocolLike {
       const status = this.#engine.receive(chunk, out, 0, size);
       const n = lengths[Slot.Bytes];
       this.#outgoingPending = lengths[Slot.Pending];
-      if (status & ~StatusFlag.Mask) this.#sslObject.handleFlags(status);
+      // Copy out of sharedRead before handleFlags: the callbacks it runs
+      // ('session', 'keylog') may make another connection read into it.
       if (n > 0) {
         const data = out === sharedRead ? Buffer.from(sharedRead.subarray(0, n)) : n === size ? out : out.subarray(0, n);
         if (first === null) first = data;
         else (more ??= [first]).push(data);
       }
+      if (status & ~StatusFlag.Mask) this.#sslObject.handleFlags(status);
       outcome = status & StatusFlag.Mask;
       if (outcome !== Status.Ok) break;
     }

@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 
 import { SocketTransport, Waiter } from '../../lib/protocol';
 import type { WaiterListener } from '../../lib/protocol/waiter';
@@ -379,11 +380,14 @@ describe('SocketTransport on a loopback socket', () => {
   });
 
   it('calls connectionMade before connectionLost when the stream dies before the scheduled call ran', async () => {
-    const { client } = await connectedPair();
+    // A plain Duplex emits 'close' on the next tick after destroy(), before
+    // the loop's turn that runs the scheduled connectionMade (a net.Socket
+    // closes its handle later than that).
+    const stream = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
     const protocol = new RecordingProtocol();
-    const transport = new SocketTransport(client, protocol);
+    const transport = new SocketTransport(stream, protocol);
     const made = watch(transport.connectionMadePromise);
-    client.destroy();
+    stream.destroy();
     await protocol.lost.promise;
     expect(protocol.names).to.deep.equal(['cm', 'cl']);
     await tick();
