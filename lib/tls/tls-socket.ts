@@ -206,7 +206,17 @@ export class TLSSocket extends net.Socket {
   #pendingWrites: Array<{ chunks: Uint8Array[]; callback: (error?: Error | null) => void }> = [];
   #blockedCallbacks: Array<(error?: Error | null) => void> = [];
   #writePaused = false;
+  /**
+   * Writes of this tick, handed to the transport together on the next one.
+   * Invariant: #batchCallbacks holds only callbacks not called yet; a write
+   * completed at once (see #writeChunks) has its bytes here but no callback,
+   * and counts in #completedBatchBytes (the stream's writableLength counts
+   * the others). Once one write waits, every later one does, so the first
+   * #completedBatchChunks chunks of #batch are exactly the completed ones.
+   */
   #batch: Uint8Array[] = [];
+  #completedBatchBytes = 0;
+  #completedBatchChunks = 0;
   #batchCallbacks: Array<(error?: Error | null) => void> = [];
   #flushScheduled = false;
   #readPaused = false;
@@ -769,31 +779,50 @@ export class TLSSocket extends net.Socket {
   }
 
   /**
-   * Writes complete on the next tick, as node:tls's do: until then the
-   * stream buffers further writes (they count in bufferSize) and hands them
-   * over as one _writev batch, which the protocol layer coalesces into full
-   * records.
+   * Writes are gathered for the rest of this tick and handed over together on
+   * the next one, which the protocol layer coalesces into full records.
+   *
+   * A write completes at once, as a net.Socket's does when the kernel takes
+   * it whole, while the connection can take it: secure, not paused by the
+   * transport, its parent stream still open, and what waits here and in the
+   * transport under the transport's high-water mark. Otherwise its callback
+   * waits for the hand-over (and, when paused, for resumeWriting), so the
+   * stream buffers further writes and write() returns false: a loop that
+   * writes until false stops at the same bound as on node:tls.
    */
   #writeChunks(chunks: Uint8Array[], callback: (error?: Error | null) => void): void {
-    if (this.#closed && this.#transport !== null) {
-      // The connection is gone: as on a net.Socket, the write fails (and the
-      // stream is destroyed) instead of vanishing.
-      callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
-      return;
-    }
-    if (this.#transport === null) {
+    const transport = this.#transport;
+    if (transport === null || this.#closed) {
       if (this.#closed) {
+        // The connection is gone: as on a net.Socket, the write fails (and the
+        // stream is destroyed) instead of vanishing.
         callback(nodeError('This socket has been ended by the other party', 'EPIPE'));
         return;
       }
       this.#pendingWrites.push({ chunks, callback });
       return;
     }
-    this.#batch.push(...chunks);
-    this.#batchCallbacks.push(callback);
+    let bytes = 0;
+    for (const chunk of chunks) {
+      bytes += chunk.length;
+      this.#batch.push(chunk);
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(TLSSocket.#flushLater, this);
+    }
+    if (
+      !this.#secure ||
+      this.#writePaused ||
+      this.#batchCallbacks.length > 0 ||
+      this.#parent?.destroyed !== false ||
+      this.#completedBatchBytes + bytes + transport.getWriteBufferSize() > transport.getWriteBufferLimits()[1]
+    ) {
+      this.#batchCallbacks.push(callback);
+    } else {
+      this.#completedBatchBytes += bytes;
+      this.#completedBatchChunks += chunks.length;
+      callback();
     }
   }
 
@@ -805,7 +834,10 @@ export class TLSSocket extends net.Socket {
     this.#flushScheduled = false;
     const chunks = this.#batch;
     const callbacks = this.#batchCallbacks;
+    if (chunks.length === 0) return;
     this.#batch = [];
+    this.#completedBatchBytes = 0;
+    this.#completedBatchChunks = 0;
     this.#batchCallbacks = [];
     const transport = this.#transport;
     if (transport === null || this.destroyed) {
@@ -839,11 +871,22 @@ export class TLSSocket extends net.Socket {
     }
     // close_notify goes out after everything written; reading goes on
     // until the peer's close_notify (TLS half-close).
+    this.#flushBatch();
     transport.close();
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Writes that already completed go out before the connection is torn
+    // down, as a net.Socket's would from the kernel; the others are canceled
+    // when the scheduled flush finds the socket destroyed.
+    if (this.#completedBatchChunks > 0 && !this.#closed && this.#sslProtocol?.state === SSLProtocolState.WRAPPED) {
+      const completed = this.#batch.splice(0, this.#completedBatchChunks);
+      this.#completedBatchBytes = 0;
+      this.#completedBatchChunks = 0;
+      for (const chunk of completed) this.#bytesWritten += chunk.length;
+      this.#transport?.writelines(completed);
+    }
     this.#closed = true;
     this.#releaseBlockedWrites(error ?? undefined);
     this.#transport?.abort();
@@ -903,7 +946,7 @@ export class TLSSocket extends net.Socket {
 
   // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace
   override get bufferSize(): number {
-    return this.writableLength + (this.#transport?.getWriteBufferSize() ?? 0);
+    return this.writableLength + this.#completedBatchBytes + (this.#transport?.getWriteBufferSize() ?? 0);
   }
 
   // @ts-expect-error net.Socket declares a property; at runtime it is an accessor we replace

@@ -20,7 +20,9 @@ socket.once('secureConnect', () => {
     while (socket.writable) {
       const more = socket.write(chunk);
       sent += chunk.length;
-      if (stage === 'transferring' && sent === 4 * chunk.length) parentPort!.postMessage('ready');
+      // Writes leave for the socket on a later tick than write() accepts them:
+      // report once they have (setImmediate runs after the ticks that hand them on).
+      if (stage === 'transferring' && sent === 4 * chunk.length) setImmediate(() => parentPort!.postMessage('ready'));
       if (!more) {
         socket.once('drain', pump);
         return;

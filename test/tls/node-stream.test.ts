@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 
+import { FLOW_CONTROL_HIGH_WATER_SSL_WRITE } from '../../lib/protocol';
 import * as tls from '../../lib/tls';
 import { readCert } from '../helpers/certs';
 import { HOST, listen, track } from '../helpers/node-tls';
@@ -88,6 +89,102 @@ describe('node tls: writing faster than the peer reads', () => {
     await drained;
     await chunkSeen;
     expect(badChunk).to.equal(false);
+  });
+});
+
+describe('node tls: when a write completes', () => {
+  /** A server that collects everything it reads, until the client ends. */
+  async function collectingServer(): Promise<{ port: number; received: Promise<Buffer>; serverSide: Promise<tls.TLSSocket> }> {
+    let gotSocket!: (socket: tls.TLSSocket) => void;
+    const serverSide = new Promise<tls.TLSSocket>((resolve) => (gotSocket = resolve));
+    const received = serverSide.then(async (socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await once(socket, 'end');
+      return Buffer.concat(chunks);
+    });
+    const server = tls.createServer({ key, cert }, (socket) => gotSocket(socket));
+    return { port: await listen(server), received, serverSide };
+  }
+
+  // As on a net.Socket whose kernel takes the write whole, the stream keeps
+  // nothing back (writableLength stays 0) while the connection has room.
+  it('takes writes to a secure connection with room at once, and end() in the same tick still sends them all', async () => {
+    const { port, received } = await collectingServer();
+    const client = await connectTo(port);
+    const sent: Buffer[] = [];
+    const keptBack: number[] = [];
+    const callbacks: Array<Promise<void>> = [];
+    for (let i = 0; i < 200; i++) {
+      const chunk = Buffer.alloc(1024, i);
+      sent.push(chunk);
+      callbacks.push(new Promise((resolve, reject) => client.write(chunk, (error) => (error ? reject(error) : resolve()))));
+      keptBack.push(client.writableLength);
+    }
+    expect(client.bufferSize).to.equal(200 * 1024);
+    client.end();
+    expect(keptBack.every((length) => length === 0)).to.equal(true);
+    await Promise.all(callbacks);
+    expect((await received).equals(Buffer.concat(sent))).to.equal(true);
+  });
+
+  it('sends writes it took at once before a destroy() in the same tick tears the connection down', async () => {
+    let gotSocket!: (socket: tls.TLSSocket) => void;
+    const serverSide = new Promise<tls.TLSSocket>((resolve) => (gotSocket = resolve));
+    const server = tls.createServer({ key, cert }, (socket) => gotSocket(socket));
+    const port = await listen(server);
+    const client = await connectTo(port);
+    const socket = await serverSide;
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // The client reads everything the server sent (its session tickets come
+    // first), so that its destroy() closes with nothing unread: no TCP reset.
+    socket.write('x');
+    await once(client, 'data');
+    const sent = Buffer.alloc(64 * 1024, 0x63);
+    client.write(sent);
+    expect(client.writableLength).to.equal(0);
+    client.destroy();
+    await once(socket, 'close');
+    expect(Buffer.concat(chunks).equals(sent)).to.equal(true);
+  });
+
+  it('keeps writes made during the handshake in the stream until the connection is secure', async () => {
+    const { port, received } = await collectingServer();
+    const client = track(tls.connect({ port, host: HOST, rejectUnauthorized: false }));
+    let wroteEarly = false;
+    client.once('secureConnect', () => (wroteEarly = true));
+    client.write('early');
+    const keptBack = client.writableLength;
+    client.end();
+    expect(keptBack).to.equal(5);
+    expect((await received).toString()).to.equal('early');
+    expect(wroteEarly).to.equal(true);
+  });
+
+  it('keeps writes back past the high-water mark, so a loop writing until false ends', async () => {
+    const { port, received, serverSide } = await collectingServer();
+    const client = await connectTo(port);
+    (await serverSide).pause();
+    const chunk = Buffer.alloc(1024, 0x62);
+    let accepted = 0;
+    let takenAtOnce = 0;
+    for (;;) {
+      const more = client.write(chunk);
+      accepted += chunk.length;
+      if (client.writableLength === 0) takenAtOnce = accepted;
+      if (!more) break;
+      // Far beyond any bound write() should have: it never pushed back.
+      expect(accepted).to.be.below(64 * 1024 * 1024);
+    }
+    // The protocol layer's default write buffer limit, which the drop-in keeps.
+    const highWater = FLOW_CONTROL_HIGH_WATER_SSL_WRITE * 1024;
+    expect(takenAtOnce).to.be.above(0).and.at.most(highWater);
+    expect(accepted).to.be.at.most(highWater + client.writableHighWaterMark + chunk.length);
+    expect(client.bufferSize).to.equal(accepted);
+    (await serverSide).resume();
+    client.end();
+    expect((await received).length).to.equal(accepted);
   });
 });
 
