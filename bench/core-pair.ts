@@ -27,7 +27,7 @@ const CIPHERSUITE = 'TLS_AES_128_GCM_SHA256';
 const KiB = 1024;
 const MB = 1e6;
 const shared = native.sharedState;
-const CASE_IDS = ['bulk-1k', 'bulk-1k-x16', 'bulk-16k', 'bulk-64k', 'handshake'];
+const CASE_IDS = ['bulk-1k', 'bulk-1k-x16', 'bulk-16k', 'bulk-64k', 'bulk-64k-fresh', 'handshake'];
 
 // ---------------------------------------------------------------------------
 // Options
@@ -247,10 +247,17 @@ class JsBulk {
   readonly plain = Buffer.alloc(256 * KiB);
   readonly chunk: Buffer;
 
+  /**
+   * @param freshOutput decrypt each batch into a newly allocated Buffer, sized
+   *   as SSLProtocol sizes one for a large chunk (the chunk plus one record),
+   *   which is what a Protocol's dataReceived or a drop-in 'data' listener
+   *   gets, instead of one reused buffer (a BufferedProtocol's)
+   */
   constructor(
     ctx: Contexts,
     readonly size: number,
     readonly perCall: number,
+    readonly freshOutput = false,
   ) {
     this.chunk = Buffer.alloc(size, 0x61);
     this.pair = wrapPair(ctx);
@@ -276,7 +283,8 @@ class JsBulk {
   run(calls: number): Sample {
     const c = this.pair.client.engine;
     const s = this.pair.server.engine;
-    const { wire, plain, chunk, perCall } = this;
+    const { wire, chunk, perCall, freshOutput } = this;
+    let plain = this.plain;
     const batchBytes = chunk.length * perCall;
     let received = 0;
     const cpu0 = process.cpuUsage();
@@ -293,6 +301,7 @@ class JsBulk {
       // The wire buffer always has room for a whole batch, so one call does it.
       if ((sent & StatusFlag.Mask) !== Status.Ok || shared[Slot.Bytes] !== batchBytes) fail(c, sent, 'send');
       let input: Buffer | null = wire.subarray(0, shared[Slot.OutBytes]);
+      if (freshOutput) plain = Buffer.allocUnsafe(input.length + 16640);
       for (;;) {
         const status = s.receive(input, plain, 0, plain.length);
         input = null;
@@ -396,10 +405,10 @@ function calibrate(side: Side, warmupSeconds: number, trialSeconds: number): voi
   side.iterations = Math.max(1, Math.round((n / sample.wallSeconds) * trialSeconds));
 }
 
-function bulkCase(ctx: Contexts, size: number, perCall: number, label: string, note?: string): Case {
-  const js = new JsBulk(ctx, size, perCall);
+function bulkCase(ctx: Contexts, size: number, perCall: number, label: string, note?: string, freshOutput = false): Case {
+  const js = new JsBulk(ctx, size, perCall, freshOutput);
   return {
-    id: perCall === 1 ? `bulk-${size / KiB}k` : `bulk-${size / KiB}k-x${perCall}`,
+    id: (perCall === 1 ? `bulk-${size / KiB}k` : `bulk-${size / KiB}k-x${perCall}`) + (freshOutput ? '-fresh' : ''),
     label,
     unit: 'MB/s',
     js: { run: (n) => js.run(n), iterations: 1 },
@@ -599,6 +608,15 @@ function main(): void {
       ),
     'bulk-16k': () => bulkCase(ctx, 16 * KiB, 1, '16 KiB writes'),
     'bulk-64k': () => bulkCase(ctx, 64 * KiB, 1, '64 KiB writes'),
+    'bulk-64k-fresh': () =>
+      bulkCase(
+        ctx,
+        64 * KiB,
+        1,
+        '64 KiB writes, into a new Buffer each',
+        'JS decrypts each chunk into a newly allocated Buffer (what a data event hands on); the C++ ceiling reuses one buffer',
+        true,
+      ),
     handshake: () => handshakeCase(ctx),
   };
   const selected = options.only ?? CASE_IDS;
@@ -612,7 +630,8 @@ function main(): void {
   const key = results.filter((r) => r.id === 'bulk-16k' || r.id === 'bulk-64k');
   const verdict = key.map((r) => `${r.label} ${r.ratioCpu.toFixed(2)}`).join(', ');
   const pass = key.every((r) => r.ratioCpu >= 0.8);
-  print(`key figure, JS/C++ by CPU medians (target >= 0.80): ${verdict} -> ${pass ? 'met' : 'NOT met'}`);
+  // The key figure needs its cases; a run with --only that leaves them out has no verdict.
+  if (key.length > 0) print(`key figure, JS/C++ by CPU medians (target >= 0.80): ${verdict} -> ${pass ? 'met' : 'NOT met'}`);
 
   const wall = (performance.now() - wallStart) / 1000;
   const ownCpu = cpuSecondsSince(cpuStart);
@@ -635,7 +654,7 @@ function main(): void {
       negotiated,
       results,
       keyRatios: Object.fromEntries(key.map((r) => [r.id, r.ratioCpu])),
-      targetMet: pass,
+      targetMet: key.length > 0 ? pass : null,
       totalSeconds: total,
     };
     fs.mkdirSync(path.dirname(path.resolve(options.json)), { recursive: true });
