@@ -15,6 +15,13 @@ export interface BaseProtocolLike {
 
 export interface ProtocolLike extends BaseProtocolLike {
   dataReceived?(data: Buffer): void;
+  /**
+   * Optional: called instead of dataReceived with a chunk that is this
+   * protocol's alone: memory the socket allocated for this read that no other
+   * listener saw, so the protocol may overwrite it (SSLProtocol decrypts into
+   * it). A transport that cannot be sure calls dataReceived.
+   */
+  ownedDataReceived?(data: Buffer): void;
   /** Return true to keep the transport open for writing after the peer's EOF. */
   eofReceived?(): boolean | void;
 }

@@ -11,7 +11,7 @@
  *  - writes after close are dropped (PIT-11), counted and warned about.
  */
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 
 import { LOG_THRESHOLD_FOR_CONNLOST_WRITES } from './constants';
 import { getEventLoop, type EventLoop } from './event-loop';
@@ -91,6 +91,8 @@ export class SocketTransport implements LowerTransport {
   #highWater = DEFAULT_HIGH_WATER;
   #lowWater = DEFAULT_HIGH_WATER / 4;
   readonly #extra: Record<string, unknown>;
+  /** The stream is a net.Socket: each 'data' chunk is memory of its own read (see #streamDataReceived). */
+  readonly #socketReads: boolean;
   #corked = false;
   /** Settled once connectionMade has run; made only when someone asks (connectionMadePromise). */
   #made: Waiter | null = null;
@@ -101,7 +103,7 @@ export class SocketTransport implements LowerTransport {
   // The stream's listeners: `this` is the stream.
   static readonly #onData = function (this: AttachedStream, chunk: Buffer | string): void {
     const transport = this[kTransport];
-    if (transport != null) transport.#dataReceived(chunk);
+    if (transport != null) transport.#streamDataReceived(chunk);
   };
   static readonly #onEnd = function (this: AttachedStream): void {
     const transport = this[kTransport];
@@ -151,6 +153,7 @@ export class SocketTransport implements LowerTransport {
     this.stream = stream;
     this.#protocol = protocol;
     this.#buffered = isBufferedProtocol(protocol) ? protocol : null;
+    this.#socketReads = stream instanceof Socket;
     // We decide what the peer's EOF means, not the stream.
     (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     this.#extra = { socket: stream };
@@ -206,6 +209,32 @@ export class SocketTransport implements LowerTransport {
   }
 
   // --- reading -------------------------------------------------------------------
+
+  /**
+   * A chunk from the stream's 'data' event. It is the protocol's to overwrite
+   * (ownedDataReceived) only when all of these hold: the stream is a
+   * net.Socket, whose reads each fill memory of their own; the chunk spans
+   * its whole ArrayBuffer (a slice could share memory with bytes someone
+   * kept, such as an unshift()ed remainder); and this transport's listener is
+   * the stream's only 'data' listener, so nobody else was handed the chunk.
+   */
+  #streamDataReceived(chunk: Buffer | string): void {
+    const protocol = this.#protocol as ProtocolLike;
+    if (
+      this.#socketReads &&
+      this.#buffered === null &&
+      protocol.ownedDataReceived !== undefined &&
+      typeof chunk !== 'string' &&
+      chunk.byteOffset === 0 &&
+      chunk.byteLength === chunk.buffer.byteLength &&
+      this.stream.listenerCount('data') === 1 &&
+      !this.#lost
+    ) {
+      protocol.ownedDataReceived(chunk);
+    } else {
+      this.#dataReceived(chunk);
+    }
+  }
 
   #lentChunkReceived(chunk: Buffer): void {
     // A BufferedProtocol gets a copy in its own buffer anyway (#feedBuffered).

@@ -182,6 +182,8 @@ export class SSLProtocol implements ProtocolLike {
 
   /** The chunk from the socket not yet handed to OpenSSL (see #takeChunk). */
   #chunk: Buffer | null = null;
+  /** #chunk came through ownedDataReceived: plaintext may be decrypted into its memory. */
+  #chunkOwned = false;
   #writeBacklog: Uint8Array[] = [];
   #writeBufferSize = 0;
   /** Ciphertext waiting in the outgoing BIO (from the last native call). */
@@ -327,7 +329,22 @@ export class SSLProtocol implements ProtocolLike {
   readonly consumesChunksSynchronously = true;
 
   dataReceived(chunk: Buffer): void {
+    this.#chunkReceived(chunk, false);
+  }
+
+  /**
+   * A chunk nobody else holds (see ProtocolLike.ownedDataReceived): once
+   * OpenSSL has copied it into the incoming BIO, its memory is free, so the
+   * plaintext of a large one is decrypted into it, memory the socket has just
+   * written, instead of a new allocation.
+   */
+  ownedDataReceived(chunk: Buffer): void {
+    this.#chunkReceived(chunk, true);
+  }
+
+  #chunkReceived(chunk: Buffer, owned: boolean): void {
     if (chunk.length === 0) return;
+    this.#chunkOwned = owned;
     switch (this.#state) {
       case SSLProtocolState.DO_HANDSHAKE:
         this.#chunk = chunk;
@@ -398,6 +415,7 @@ export class SSLProtocol implements ProtocolLike {
     this.#writeBufferSize = 0;
     this.#outgoingPending = 0;
     this.#chunk = null;
+    this.#chunkOwned = false;
     this.#connLost += 1;
 
     const appTransport = this.#appTransport;
@@ -840,6 +858,7 @@ export class SSLProtocol implements ProtocolLike {
   #takeChunk(): Buffer | null {
     const chunk = this.#chunk;
     this.#chunk = null;
+    this.#chunkOwned = false;
     return chunk;
   }
 
@@ -869,23 +888,33 @@ export class SSLProtocol implements ProtocolLike {
     }
   }
 
-  /** Protocol apps: everything decryptable now, as one coalesced dataReceived. */
+  /**
+   * Protocol apps: everything decryptable now, as one coalesced dataReceived;
+   * or two, when a chunk decrypted in place (ownedDataReceived) had more
+   * plaintext than room: the chunk goes on its own, since joining it with
+   * the rest would copy all of it. Between the two, as after any delivery,
+   * an application that paused reading gets nothing more: the rest waits in
+   * OpenSSL until it resumes.
+   */
   #doReadCopied(): void {
     let first: Buffer | null = null;
     let more: Buffer[] | null = null;
     let outcome: number;
     for (;;) {
-      // A large chunk is decrypted straight into the Buffer the application
-      // will get: no copy. Plaintext is at most the chunk plus a record
-      // OpenSSL still held from the previous chunk; a smaller guess just
-      // takes another round. A small chunk, or none (the round after a full
-      // output, the read right after the handshake took the chunk), goes
-      // into the shared buffer and only what came out is copied: a session
-      // ticket or an alert allocates nothing, a short message only its own
-      // length (no chunk used to cost a 256 KiB allocation here).
+      // A large chunk is decrypted straight into memory the application will
+      // get: no copy. That is the chunk itself when it is ours to overwrite,
+      // warm from the socket's read; otherwise a new Buffer. Plaintext is at
+      // most the chunk plus a record OpenSSL still held from the previous
+      // chunk; a smaller guess just takes another round. A small chunk, or
+      // none (the round after a full output, the read right after the
+      // handshake took the chunk), goes into the shared buffer and only what
+      // came out is copied: a session ticket or an alert allocates nothing, a
+      // short message only its own length.
+      const owned = this.#chunkOwned;
       const chunk = this.#takeChunk();
-      const out =
-        chunk === null || chunk.length < COPY_BELOW ? sharedRead : Buffer.allocUnsafe(chunk.length + (chunk.length >= 16384 ? 16640 : 512));
+      const small = chunk === null || chunk.length < COPY_BELOW;
+      const inPlace = owned && !small;
+      const out = small ? sharedRead : inPlace ? chunk : Buffer.allocUnsafe(chunk.length + (chunk.length >= 16384 ? 16640 : 512));
       const size = out.length;
       const status = this.#engine.receive(chunk, out, 0, size);
       const n = lengths[Slot.Bytes];
@@ -900,12 +929,19 @@ export class SSLProtocol implements ProtocolLike {
       if (status & ~StatusFlag.Mask) this.#sslObject.handleFlags(status);
       outcome = status & StatusFlag.Mask;
       if (outcome !== Status.Ok) break;
+      if (inPlace && first !== null) {
+        // The chunk is full (status Ok: there is more) and was the first round.
+        this.#deliver(first);
+        first = null;
+        if (this.#appReadingPaused || (this.#state !== SSLProtocolState.WRAPPED && this.#state !== SSLProtocolState.FLUSHING)) break;
+      }
     }
-    if (first !== null) {
-      const data = more === null ? first : Buffer.concat(more);
-      (this.#appProtocol as ProtocolLike | null)?.dataReceived?.(data);
-    }
+    if (first !== null) this.#deliver(more === null ? first : Buffer.concat(more));
     this.#afterRead(outcome);
+  }
+
+  #deliver(data: Buffer): void {
+    (this.#appProtocol as ProtocolLike | null)?.dataReceived?.(data);
   }
 
   /** BufferedProtocol apps: decrypt straight into the application's buffer. */

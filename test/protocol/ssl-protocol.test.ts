@@ -311,6 +311,163 @@ describe('SSLProtocol over loopback sockets', () => {
   });
 });
 
+describe('SSLProtocol decrypting into the socket\'s own chunks', () => {
+  // The server's accepted sockets hand their reads over as the protocol's own
+  // (ownedDataReceived), and SSLProtocol decrypts large ones in place. A relay
+  // between a node:tls client and our server cuts the ciphertext into 20,000
+  // byte pieces: a read then often ends two records past where the previous
+  // one left a partial record, so its plaintext is larger than the chunk and
+  // the rest comes as a second delivery. (Steady 64 KiB reads of a stream of
+  // full records never overflow, which is why the relay is there.)
+  const PIECE = 20000;
+  let server: Server | undefined;
+  let relay: net.Server | undefined;
+
+  afterEach(async () => {
+    if (server !== undefined) {
+      server.closeClients();
+      await server.waitClosed();
+      server = undefined;
+    }
+    if (relay !== undefined) {
+      await new Promise<void>((resolve) => relay!.close(() => resolve()));
+      relay = undefined;
+    }
+  });
+
+  /** Forwards both ways; client to server in writes of at most PIECE bytes, one per millisecond. */
+  async function rechunkingRelay(targetPort: number): Promise<number> {
+    // Half-open both ways: the client's end() must not cut the server's answers off.
+    relay = net.createServer({ allowHalfOpen: true }, (inbound) => {
+      const outbound = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true, allowHalfOpen: true });
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      outbound.pipe(inbound);
+      let held = Buffer.alloc(0);
+      let ended = false;
+      let pumping = false;
+      const pump = (): void => {
+        if (held.length > 0) {
+          outbound.write(held.subarray(0, PIECE));
+          held = held.subarray(PIECE);
+          setTimeout(pump, 1);
+        } else {
+          pumping = false;
+          if (ended) outbound.end();
+        }
+      };
+      const kick = (): void => {
+        if (!pumping) {
+          pumping = true;
+          pump();
+        }
+      };
+      inbound.on('data', (chunk: Buffer) => {
+        held = Buffer.concat([held, chunk]);
+        kick();
+      });
+      inbound.on('end', () => {
+        ended = true;
+        kick();
+      });
+    });
+    await new Promise<void>((resolve) => relay!.listen(0, '127.0.0.1', resolve));
+    return (relay.address() as net.AddressInfo).port;
+  }
+
+  /** Our server's application: records deliveries and which came from a chunk in place. */
+  class InPlaceObserver extends RecordingProtocol {
+    /** The memory of every chunk handed to the SSLProtocol as its own. */
+    readonly ownedMemory = new WeakSet<ArrayBufferLike>();
+    /** Deliveries during each ownedDataReceived call. */
+    readonly deliveriesPerChunk: number[] = [];
+    inPlaceDeliveries = 0;
+    #current = 0;
+    /** Pause reading in each delivery of a chunk in place, resume on the next turn. */
+    pauseAfterInPlace = false;
+    paused = false;
+    deliveredWhilePaused = 0;
+
+    override connectionMade(transport: Transport): void {
+      super.connectionMade(transport);
+      const ssl = (transport as SSLProtocolTransport).sslProtocol!;
+      const original = ssl.ownedDataReceived.bind(ssl);
+      ssl.ownedDataReceived = (chunk: Buffer) => {
+        this.ownedMemory.add(chunk.buffer);
+        this.#current = 0;
+        original(chunk);
+        this.deliveriesPerChunk.push(this.#current);
+      };
+    }
+
+    override dataReceived(data: Buffer): void {
+      this.#current += 1;
+      if (this.paused) this.deliveredWhilePaused += 1;
+      const inPlace = this.ownedMemory.has(data.buffer);
+      if (inPlace) this.inPlaceDeliveries += 1;
+      super.dataReceived(data);
+      if (this.pauseAfterInPlace && inPlace) {
+        this.paused = true;
+        this.transport!.pauseReading();
+        setImmediate(() => {
+          this.paused = false;
+          this.transport!.resumeReading();
+        });
+      }
+    }
+  }
+
+  async function sendThroughRelay(observer: InPlaceObserver, data: Buffer): Promise<void> {
+    server = await createServer(() => observer, { host: '127.0.0.1', port: 0, ssl: serverContext() });
+    const port = await rechunkingRelay(server.address().port);
+    const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readCert('ca.pem') });
+    client.on('error', () => undefined);
+    await new Promise<void>((resolve) => client.once('secureConnect', () => resolve()));
+    client.end(data);
+    const got = await observer.receivedAtLeast(data.length);
+    expect(got.length).to.equal(data.length);
+    expect(got.equals(data)).to.equal(true);
+    client.destroy();
+  }
+
+  it('delivers every byte in order, most of it in the chunk it came in, and overflow as a second delivery', async function () {
+    this.timeout(30000);
+    const observer = new InPlaceObserver();
+    await sendThroughRelay(observer, randomBytes(4 * MiB));
+    expect(observer.inPlaceDeliveries).to.be.greaterThan(0);
+    // Both shapes occurred: a chunk that held all its plaintext, and one that overflowed.
+    expect(observer.deliveriesPerChunk).to.include(1);
+    expect(observer.deliveriesPerChunk).to.include(2);
+    expect(Math.max(...observer.deliveriesPerChunk)).to.equal(2);
+  });
+
+  it('holds the overflow back while the application has paused reading, and delivers it on resume', async function () {
+    // Pausing in the first of two deliveries must keep the second back (SP-FC3).
+    this.timeout(30000);
+    const observer = new InPlaceObserver();
+    observer.pauseAfterInPlace = true;
+    await sendThroughRelay(observer, randomBytes(2 * MiB));
+    expect(observer.inPlaceDeliveries).to.be.greaterThan(0);
+    expect(observer.deliveredWhilePaused).to.equal(0);
+  });
+
+  it('never writes into a chunk another listener of the socket was given', async function () {
+    this.timeout(30000);
+    const kept: Array<{ chunk: Buffer; copy: Buffer }> = [];
+    const observer = new InPlaceObserver();
+    const originalMade = observer.connectionMade.bind(observer);
+    observer.connectionMade = (transport: Transport) => {
+      originalMade(transport);
+      const socket = transport.getExtraInfo('socket') as net.Socket;
+      socket.on('data', (chunk: Buffer) => kept.push({ chunk, copy: Buffer.from(chunk) }));
+    };
+    await sendThroughRelay(observer, randomBytes(2 * MiB));
+    expect(kept.length).to.be.greaterThan(0);
+    expect(observer.inPlaceDeliveries).to.equal(0);
+    for (const { chunk, copy } of kept) expect(chunk.equals(copy)).to.equal(true);
+  });
+});
+
 describe('SSLProtocol: remaining asyncio scenarios', () => {
   let server: Server | undefined;
 

@@ -406,6 +406,71 @@ describe('SocketTransport on a loopback socket', () => {
     expect(() => new SocketTransport(client, new RecordingProtocol())).to.throw(Error, /already has a transport/);
   });
 
+  describe('which chunks it hands over as the protocol\'s own (ownedDataReceived)', () => {
+    /** Records which entry point each chunk came through. */
+    class OwnershipProtocol extends RecordingProtocol {
+      readonly routes: Array<'owned' | 'shared'> = [];
+      ownedDataReceived(data: Buffer): void {
+        this.routes.push('owned');
+        super.dataReceived(data);
+      }
+      override dataReceived(data: Buffer): void {
+        this.routes.push('shared');
+        super.dataReceived(data);
+      }
+    }
+
+    it('hands a net.Socket read to ownedDataReceived when its listener is the only one', async () => {
+      const { client, peer } = await connectedPair();
+      const protocol = new OwnershipProtocol();
+      const transport = new SocketTransport(client, protocol);
+      peer.write(Buffer.alloc(40000, 1));
+      await protocol.receivedAtLeast(40000);
+      expect(protocol.routes).to.not.be.empty;
+      expect(new Set(protocol.routes)).to.deep.equal(new Set(['owned']));
+      transport.abort();
+      await protocol.lost.promise;
+    });
+
+    it('hands chunks to dataReceived while another listener also gets them', async () => {
+      const { client, peer } = await connectedPair();
+      const protocol = new OwnershipProtocol();
+      const transport = new SocketTransport(client, protocol);
+      const seen: Buffer[] = [];
+      client.on('data', (chunk: Buffer) => seen.push(chunk));
+      peer.write(Buffer.alloc(40000, 2));
+      await protocol.receivedAtLeast(40000);
+      expect(Buffer.concat(seen).length).to.equal(40000);
+      expect(new Set(protocol.routes)).to.deep.equal(new Set(['shared']));
+      transport.abort();
+      await protocol.lost.promise;
+    });
+
+    it('hands a slice (an unshift()ed remainder) to dataReceived', async () => {
+      const { client } = await connectedPair();
+      const protocol = new OwnershipProtocol();
+      const kept = Buffer.from('head:rest of the chunk');
+      client.pause();
+      client.unshift(kept.subarray(5));
+      const transport = new SocketTransport(client, protocol);
+      expect((await protocol.receivedAtLeast(17)).toString()).to.equal('rest of the chunk');
+      expect(protocol.routes).to.deep.equal(['shared']);
+      transport.abort();
+      await protocol.lost.promise;
+    });
+
+    it('hands chunks of a stream that is not a net.Socket to dataReceived', async () => {
+      const stream = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
+      const protocol = new OwnershipProtocol();
+      const transport = new SocketTransport(stream, protocol);
+      stream.push(Buffer.from('a whole buffer of its own'));
+      await protocol.receivedAtLeast(25);
+      expect(protocol.routes).to.deep.equal(['shared']);
+      transport.abort();
+      await protocol.lost.promise;
+    });
+  });
+
   describe('connectionMadePromise', () => {
     it('resolves once connectionMade has run when read before it ran', async () => {
       const { client } = await connectedPair();
