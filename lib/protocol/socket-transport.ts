@@ -91,8 +91,13 @@ export class SocketTransport implements LowerTransport {
   #highWater = DEFAULT_HIGH_WATER;
   #lowWater = DEFAULT_HIGH_WATER / 4;
   readonly #extra: Record<string, unknown>;
-  /** The stream is a net.Socket: each 'data' chunk is memory of its own read (see #streamDataReceived). */
-  readonly #socketReads: boolean;
+  /**
+   * The stream is a net.Socket (each read fills memory of its own) and no
+   * other 'data' or 'readable' listener has been on it since this transport
+   * attached: nobody else can have been handed one of its chunks (see
+   * #streamDataReceived). Once false, false for good.
+   */
+  #exclusiveReads: boolean;
   #corked = false;
   /** Settled once connectionMade has run; made only when someone asks (connectionMadePromise). */
   #made: Waiter | null = null;
@@ -104,6 +109,14 @@ export class SocketTransport implements LowerTransport {
   static readonly #onData = function (this: AttachedStream, chunk: Buffer | string): void {
     const transport = this[kTransport];
     if (transport != null) transport.#streamDataReceived(chunk);
+  };
+  static readonly #onNewListener = function (this: AttachedStream, event: string | symbol): void {
+    const transport = this[kTransport];
+    if (transport == null || (event !== 'data' && event !== 'readable')) return;
+    // Someone else reads the stream from now on (a once() listener is gone
+    // again before it runs, so counting listeners per chunk would miss it).
+    transport.#exclusiveReads = false;
+    this.removeListener('newListener', SocketTransport.#onNewListener);
   };
   static readonly #onEnd = function (this: AttachedStream): void {
     const transport = this[kTransport];
@@ -153,7 +166,8 @@ export class SocketTransport implements LowerTransport {
     this.stream = stream;
     this.#protocol = protocol;
     this.#buffered = isBufferedProtocol(protocol) ? protocol : null;
-    this.#socketReads = stream instanceof Socket;
+    this.#exclusiveReads =
+      options.readRoute === undefined && stream instanceof Socket && stream.listenerCount('data') === 0 && stream.listenerCount('readable') === 0;
     // We decide what the peer's EOF means, not the stream.
     (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     this.#extra = { socket: stream };
@@ -163,6 +177,7 @@ export class SocketTransport implements LowerTransport {
     // previous owner would otherwise never deliver a byte.
     if (options.readRoute !== undefined) options.readRoute.attach((chunk) => this.#lentChunkReceived(chunk));
     else stream.on('data', SocketTransport.#onData);
+    if (this.#exclusiveReads) stream.on('newListener', SocketTransport.#onNewListener);
     if (stream.readableFlowing === false) stream.resume();
     stream.on('end', SocketTransport.#onEnd);
     stream.on('drain', SocketTransport.#onDrain);
@@ -212,22 +227,21 @@ export class SocketTransport implements LowerTransport {
 
   /**
    * A chunk from the stream's 'data' event. It is the protocol's to overwrite
-   * (ownedDataReceived) only when all of these hold: the stream is a
-   * net.Socket, whose reads each fill memory of their own; the chunk spans
-   * its whole ArrayBuffer (a slice could share memory with bytes someone
-   * kept, such as an unshift()ed remainder); and this transport's listener is
-   * the stream's only 'data' listener, so nobody else was handed the chunk.
+   * (ownedDataReceived) only when the reads are exclusive (#exclusiveReads)
+   * and the chunk spans its whole ArrayBuffer: a slice could share memory
+   * with bytes someone kept, such as an unshift()ed remainder. (A whole
+   * Buffer someone unshift()s or push()es and keeps reading is not
+   * detectable; docs/api.md says not to.)
    */
   #streamDataReceived(chunk: Buffer | string): void {
     const protocol = this.#protocol as ProtocolLike;
     if (
-      this.#socketReads &&
+      this.#exclusiveReads &&
       this.#buffered === null &&
       protocol.ownedDataReceived !== undefined &&
       typeof chunk !== 'string' &&
       chunk.byteOffset === 0 &&
       chunk.byteLength === chunk.buffer.byteLength &&
-      this.stream.listenerCount('data') === 1 &&
       !this.#lost
     ) {
       protocol.ownedDataReceived(chunk);
@@ -437,6 +451,7 @@ export class SocketTransport implements LowerTransport {
     stream.off('end', SocketTransport.#onEnd);
     stream.off('drain', SocketTransport.#onDrain);
     stream.off('close', SocketTransport.#onClose);
+    stream.off('newListener', SocketTransport.#onNewListener);
     // Keep an error listener: a late error on a dead stream must not crash.
     stream.off('error', SocketTransport.#onError);
     stream.on('error', ignoreError);

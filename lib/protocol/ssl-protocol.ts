@@ -335,8 +335,8 @@ export class SSLProtocol implements ProtocolLike {
   /**
    * A chunk nobody else holds (see ProtocolLike.ownedDataReceived): once
    * OpenSSL has copied it into the incoming BIO, its memory is free, so the
-   * plaintext of a large one is decrypted into it, memory the socket has just
-   * written, instead of a new allocation.
+   * plaintext of a large one (4 KiB or more) is decrypted into it, memory the
+   * socket has just written, instead of a new allocation (see #doReadCopied).
    */
   ownedDataReceived(chunk: Buffer): void {
     this.#chunkReceived(chunk, true);
@@ -889,12 +889,10 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   /**
-   * Protocol apps: everything decryptable now, as one coalesced dataReceived;
-   * or two, when a chunk decrypted in place (ownedDataReceived) had more
-   * plaintext than room: the chunk goes on its own, since joining it with
-   * the rest would copy all of it. Between the two, as after any delivery,
-   * an application that paused reading gets nothing more: the rest waits in
-   * OpenSSL until it resumes.
+   * Protocol apps: everything decryptable now, as one coalesced dataReceived.
+   * Nothing decryptable is left in OpenSSL when it is called, so a read nested
+   * in the application's callback (its close() flushes, which reads) finds
+   * nothing to deliver.
    */
   #doReadCopied(): void {
     let first: Buffer | null = null;
@@ -902,19 +900,21 @@ export class SSLProtocol implements ProtocolLike {
     let outcome: number;
     for (;;) {
       // A large chunk is decrypted straight into memory the application will
-      // get: no copy. That is the chunk itself when it is ours to overwrite,
-      // warm from the socket's read; otherwise a new Buffer. Plaintext is at
-      // most the chunk plus a record OpenSSL still held from the previous
-      // chunk; a smaller guess just takes another round. A small chunk, or
-      // none (the round after a full output, the read right after the
-      // handshake took the chunk), goes into the shared buffer and only what
-      // came out is copied: a session ticket or an alert allocates nothing, a
-      // short message only its own length.
+      // get: no copy. That is the chunk itself when it is ours to overwrite
+      // (ownedDataReceived), warm from the socket's read; otherwise a new
+      // Buffer. Plaintext is at most the chunk plus a record OpenSSL still
+      // held from the previous chunk: the new Buffer has room for both; the
+      // chunk itself may not, and then the rest takes another round and the
+      // pieces are joined (a copy, but only when a record the previous chunk
+      // began ends in this one with more plaintext than the chunk's own
+      // overhead; steady reads of a stream of full records do not do that).
+      // A small chunk, or none, goes into the shared buffer and only what
+      // came out is copied: a session ticket or an alert allocates nothing,
+      // a short message only its own length.
       const owned = this.#chunkOwned;
       const chunk = this.#takeChunk();
       const small = chunk === null || chunk.length < COPY_BELOW;
-      const inPlace = owned && !small;
-      const out = small ? sharedRead : inPlace ? chunk : Buffer.allocUnsafe(chunk.length + (chunk.length >= 16384 ? 16640 : 512));
+      const out = small ? sharedRead : owned ? chunk : Buffer.allocUnsafe(chunk.length + (chunk.length >= 16384 ? 16640 : 512));
       const size = out.length;
       const status = this.#engine.receive(chunk, out, 0, size);
       const n = lengths[Slot.Bytes];
@@ -929,19 +929,12 @@ export class SSLProtocol implements ProtocolLike {
       if (status & ~StatusFlag.Mask) this.#sslObject.handleFlags(status);
       outcome = status & StatusFlag.Mask;
       if (outcome !== Status.Ok) break;
-      if (inPlace && first !== null) {
-        // The chunk is full (status Ok: there is more) and was the first round.
-        this.#deliver(first);
-        first = null;
-        if (this.#appReadingPaused || (this.#state !== SSLProtocolState.WRAPPED && this.#state !== SSLProtocolState.FLUSHING)) break;
-      }
     }
-    if (first !== null) this.#deliver(more === null ? first : Buffer.concat(more));
+    if (first !== null) {
+      const data = more === null ? first : Buffer.concat(more);
+      (this.#appProtocol as ProtocolLike | null)?.dataReceived?.(data);
+    }
     this.#afterRead(outcome);
-  }
-
-  #deliver(data: Buffer): void {
-    (this.#appProtocol as ProtocolLike | null)?.dataReceived?.(data);
   }
 
   /** BufferedProtocol apps: decrypt straight into the application's buffer. */

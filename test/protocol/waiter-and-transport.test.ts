@@ -449,12 +449,48 @@ describe('SocketTransport on a loopback socket', () => {
     it('hands a slice (an unshift()ed remainder) to dataReceived', async () => {
       const { client } = await connectedPair();
       const protocol = new OwnershipProtocol();
-      const kept = Buffer.from('head:rest of the chunk');
+      // Large enough to have an ArrayBuffer of its own (not Buffer's shared pool).
+      const kept = Buffer.alloc(20000, 3);
+      expect(kept.byteLength).to.equal(kept.buffer.byteLength);
       client.pause();
       client.unshift(kept.subarray(5));
       const transport = new SocketTransport(client, protocol);
-      expect((await protocol.receivedAtLeast(17)).toString()).to.equal('rest of the chunk');
+      expect((await protocol.receivedAtLeast(19995)).length).to.equal(19995);
       expect(protocol.routes).to.deep.equal(['shared']);
+      transport.abort();
+      await protocol.lost.promise;
+    });
+
+    it('hands chunks to dataReceived once another listener has been on the stream, even a once() one', async () => {
+      const { client, peer } = await connectedPair();
+      const protocol = new OwnershipProtocol();
+      const transport = new SocketTransport(client, protocol);
+      // A once() listener is removed before it runs: it holds the chunk while
+      // the transport's listener, then the only one, gets it.
+      let held: Buffer | null = null;
+      client.once('data', (chunk: Buffer) => (held = chunk));
+      peer.write(Buffer.alloc(40000, 4));
+      await protocol.receivedAtLeast(40000);
+      expect(held).to.not.equal(null);
+      expect(client.listenerCount('data')).to.equal(1);
+      expect(new Set(protocol.routes)).to.deep.equal(new Set(['shared']));
+      transport.abort();
+      await protocol.lost.promise;
+    });
+
+    it('hands chunks to dataReceived when the stream already had a reader before the transport', async () => {
+      const { client, peer } = await connectedPair();
+      const before = (): void => undefined;
+      client.on('data', before);
+      client.off('data', before);
+      client.on('readable', before);
+      client.off('readable', before);
+      // Both are gone again: only a reader present when the transport attaches, or added after, counts.
+      const protocol = new OwnershipProtocol();
+      const transport = new SocketTransport(client, protocol);
+      peer.write(Buffer.alloc(40000, 5));
+      await protocol.receivedAtLeast(40000);
+      expect(new Set(protocol.routes)).to.deep.equal(new Set(['owned']));
       transport.abort();
       await protocol.lost.promise;
     });
