@@ -95,7 +95,7 @@ export class SocketTransport implements LowerTransport {
    * The stream is a net.Socket (each read fills memory of its own) and no
    * other 'data' or 'readable' listener has been on it since this transport
    * attached: nobody else can have been handed one of its chunks (see
-   * #streamDataReceived). Once false, false for good.
+   * #dataReceived). Once false, false for good.
    */
   #exclusiveReads: boolean;
   #corked = false;
@@ -108,7 +108,7 @@ export class SocketTransport implements LowerTransport {
   // The stream's listeners: `this` is the stream.
   static readonly #onData = function (this: AttachedStream, chunk: Buffer | string): void {
     const transport = this[kTransport];
-    if (transport != null) transport.#streamDataReceived(chunk);
+    if (transport != null) transport.#dataReceived(chunk, transport.#exclusiveReads);
   };
   static readonly #onNewListener = function (this: AttachedStream, event: string | symbol): void {
     const transport = this[kTransport];
@@ -225,44 +225,32 @@ export class SocketTransport implements LowerTransport {
 
   // --- reading -------------------------------------------------------------------
 
-  /**
-   * A chunk from the stream's 'data' event. It is the protocol's to overwrite
-   * (ownedDataReceived) only when the reads are exclusive (#exclusiveReads)
-   * and the chunk spans its whole ArrayBuffer: a slice could share memory
-   * with bytes someone kept, such as an unshift()ed remainder. (A whole
-   * Buffer someone unshift()s or push()es and keeps reading is not
-   * detectable; docs/api.md says not to.)
-   */
-  #streamDataReceived(chunk: Buffer | string): void {
-    const protocol = this.#protocol as ProtocolLike;
-    if (
-      this.#exclusiveReads &&
-      this.#buffered === null &&
-      protocol.ownedDataReceived !== undefined &&
-      typeof chunk !== 'string' &&
-      chunk.byteOffset === 0 &&
-      chunk.byteLength === chunk.buffer.byteLength &&
-      !this.#lost
-    ) {
-      protocol.ownedDataReceived(chunk);
-    } else {
-      this.#dataReceived(chunk);
-    }
-  }
-
   #lentChunkReceived(chunk: Buffer): void {
     // A BufferedProtocol gets a copy in its own buffer anyway (#feedBuffered).
     const keeps = this.#buffered === null && (this.#protocol as { consumesChunksSynchronously?: boolean }).consumesChunksSynchronously !== true;
-    this.#dataReceived(keeps ? Buffer.from(chunk) : chunk);
+    this.#dataReceived(keeps ? Buffer.from(chunk) : chunk, false);
   }
 
-  #dataReceived(chunk: Buffer | string): void {
+  /**
+   * `exclusive`: the chunk comes from a stream nobody else reads
+   * (#exclusiveReads). It is then the protocol's to overwrite
+   * (ownedDataReceived) if it spans its whole ArrayBuffer: a slice could
+   * share memory with bytes someone kept, such as an unshift()ed remainder.
+   * (A whole Buffer someone unshift()s or push()es and keeps reading is not
+   * detectable; docs/api.md says not to.)
+   */
+  #dataReceived(chunk: Buffer | string, exclusive: boolean): void {
     if (this.#lost) return;
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (this.#buffered !== null) {
       this.#feedBuffered(this.#buffered, data);
+      return;
+    }
+    const protocol = this.#protocol as ProtocolLike;
+    if (exclusive && protocol.ownedDataReceived !== undefined && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+      protocol.ownedDataReceived(data);
     } else {
-      (this.#protocol as ProtocolLike).dataReceived?.(data);
+      protocol.dataReceived?.(data);
     }
   }
 

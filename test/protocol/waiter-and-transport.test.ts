@@ -420,30 +420,37 @@ describe('SocketTransport on a loopback socket', () => {
       }
     }
 
-    it('hands a net.Socket read to ownedDataReceived when its listener is the only one', async () => {
+    /**
+     * Builds a transport on a fresh connected socket (after `beforeAttach`),
+     * runs `afterAttach`, sends 40,000 bytes of `fill` from the peer, runs
+     * `received` once they all arrived, and returns the routes the chunks took.
+     */
+    async function routesOf(
+      fill: number,
+      hooks: { beforeAttach?: (client: net.Socket) => void; afterAttach?: (client: net.Socket) => void; received?: (client: net.Socket) => void } = {},
+    ): Promise<Set<string>> {
       const { client, peer } = await connectedPair();
+      hooks.beforeAttach?.(client);
       const protocol = new OwnershipProtocol();
       const transport = new SocketTransport(client, protocol);
-      peer.write(Buffer.alloc(40000, 1));
-      await protocol.receivedAtLeast(40000);
-      expect(protocol.routes).to.not.be.empty;
-      expect(new Set(protocol.routes)).to.deep.equal(new Set(['owned']));
+      hooks.afterAttach?.(client);
+      peer.write(Buffer.alloc(40000, fill));
+      expect((await protocol.receivedAtLeast(40000)).length).to.equal(40000);
+      hooks.received?.(client);
       transport.abort();
       await protocol.lost.promise;
+      return new Set(protocol.routes);
+    }
+
+    it('hands a net.Socket read to ownedDataReceived when its listener is the only one', async () => {
+      expect(await routesOf(1)).to.deep.equal(new Set(['owned']));
     });
 
     it('hands chunks to dataReceived while another listener also gets them', async () => {
-      const { client, peer } = await connectedPair();
-      const protocol = new OwnershipProtocol();
-      const transport = new SocketTransport(client, protocol);
       const seen: Buffer[] = [];
-      client.on('data', (chunk: Buffer) => seen.push(chunk));
-      peer.write(Buffer.alloc(40000, 2));
-      await protocol.receivedAtLeast(40000);
+      const routes = await routesOf(2, { afterAttach: (client) => client.on('data', (chunk: Buffer) => seen.push(chunk)) });
       expect(Buffer.concat(seen).length).to.equal(40000);
-      expect(new Set(protocol.routes)).to.deep.equal(new Set(['shared']));
-      transport.abort();
-      await protocol.lost.promise;
+      expect(routes).to.deep.equal(new Set(['shared']));
     });
 
     it('hands a slice (an unshift()ed remainder) to dataReceived', async () => {
@@ -462,37 +469,33 @@ describe('SocketTransport on a loopback socket', () => {
     });
 
     it('hands chunks to dataReceived once another listener has been on the stream, even a once() one', async () => {
-      const { client, peer } = await connectedPair();
-      const protocol = new OwnershipProtocol();
-      const transport = new SocketTransport(client, protocol);
       // A once() listener is removed before it runs: it holds the chunk while
       // the transport's listener, then the only one, gets it.
       let held: Buffer | null = null;
-      client.once('data', (chunk: Buffer) => (held = chunk));
-      peer.write(Buffer.alloc(40000, 4));
-      await protocol.receivedAtLeast(40000);
+      const routes = await routesOf(4, {
+        afterAttach: (client) => client.once('data', (chunk: Buffer) => (held = chunk)),
+        received: (client) => expect(client.listenerCount('data')).to.equal(1),
+      });
       expect(held).to.not.equal(null);
-      expect(client.listenerCount('data')).to.equal(1);
-      expect(new Set(protocol.routes)).to.deep.equal(new Set(['shared']));
-      transport.abort();
-      await protocol.lost.promise;
+      expect(routes).to.deep.equal(new Set(['shared']));
     });
 
-    it('hands chunks to dataReceived when the stream already had a reader before the transport', async () => {
-      const { client, peer } = await connectedPair();
+    it('hands chunks to dataReceived when the stream has another reader as the transport attaches', async () => {
+      const routes = await routesOf(6, { beforeAttach: (client) => client.on('data', () => undefined) });
+      expect(routes).to.deep.equal(new Set(['shared']));
+    });
+
+    it('still hands chunks over as owned when earlier readers left before the transport attached', async () => {
       const before = (): void => undefined;
-      client.on('data', before);
-      client.off('data', before);
-      client.on('readable', before);
-      client.off('readable', before);
-      // Both are gone again: only a reader present when the transport attaches, or added after, counts.
-      const protocol = new OwnershipProtocol();
-      const transport = new SocketTransport(client, protocol);
-      peer.write(Buffer.alloc(40000, 5));
-      await protocol.receivedAtLeast(40000);
-      expect(new Set(protocol.routes)).to.deep.equal(new Set(['owned']));
-      transport.abort();
-      await protocol.lost.promise;
+      const routes = await routesOf(5, {
+        beforeAttach: (client) => {
+          client.on('data', before);
+          client.off('data', before);
+          client.on('readable', before);
+          client.off('readable', before);
+        },
+      });
+      expect(routes).to.deep.equal(new Set(['owned']));
     });
 
     it('hands chunks of a stream that is not a net.Socket to dataReceived', async () => {
