@@ -188,6 +188,13 @@ export class SSLProtocol implements ProtocolLike {
   #writeBufferSize = 0;
   /** Ciphertext waiting in the outgoing BIO (from the last native call). */
   #outgoingPending = 0;
+  /**
+   * A client's Finished waits in the outgoing BIO until the end of the turn
+   * in which the handshake completed (see #onHandshakeComplete), or until
+   * anything else sends. Not counted as buffered writes: they are not the
+   * application's.
+   */
+  #finishedHeld = false;
   #connLost = 0;
   #eofReceived = false;
   /** halfClose: the peer's close_notify came and the application kept writing (see #afterRead). */
@@ -563,6 +570,13 @@ export class SSLProtocol implements ProtocolLike {
       this.#appProtocol?.connectionMade?.(this.#appTransport!);
     }
     this.#wakeupWaiter();
+    // A client's last flight (its Finished) waits for this turn's promise
+    // continuations: what the application does once connected (its first
+    // request, or a close) then leaves in the same segment, as with node:tls.
+    if (!this.serverSide && this.#outgoingPending > 0) {
+      this.#finishedHeld = true;
+      void Promise.resolve(this).then(SSLProtocol.#flushAfterTicks);
+    }
     this.#doRead();
     // The handshake grew both memory BIOs, which never shrink on their own:
     // give their buffers back before the connection (maybe) goes idle.
@@ -760,6 +774,8 @@ export class SSLProtocol implements ProtocolLike {
    */
   #doWrite(): void {
     const backlog = this.#writeBacklog;
+    // engine.send() writes out what the handshake left in the BIO first.
+    this.#finishedHeld = false;
     while (backlog.length > 0 && !this.#sslWritingPaused && !this.#isOutgoingHeld() && this.#transport !== null) {
       const room = slabRoom();
       const start = slabOffset;
@@ -806,7 +822,25 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   /** Hands ciphertext waiting in the outgoing BIO (handshake flights, alerts) to the socket. */
+  /**
+   * Sends what was held back once the current turn's ticks and microtasks
+   * have run: a promise reaction runs among them and queues a tick, and
+   * ticks queued from microtasks run after the microtask queue is empty.
+   */
+  static #flushAfterTicks(this: void, protocol: SSLProtocol): void {
+    process.nextTick(SSLProtocol.#flushHeld, protocol);
+  }
+
+  static #flushHeld(this: void, protocol: SSLProtocol): void {
+    try {
+      protocol.#processOutgoing();
+    } catch (error) {
+      protocol.#fatalError(error, 'Fatal error on SSL protocol');
+    }
+  }
+
   #processOutgoing(): void {
+    this.#finishedHeld = false;
     while (!this.#sslWritingPaused && !this.#isOutgoingHeld() && this.#outgoingPending > 0 && this.#transport !== null) {
       const room = slabRoom();
       const start = slabOffset;
@@ -875,12 +909,12 @@ export class SSLProtocol implements ProtocolLike {
         if (this.#bufferedApp !== null) this.#doReadBuffered(this.#bufferedApp);
         else this.#doReadCopied();
         if (this.#writeBacklog.length > 0) this.#doWrite();
-        else this.#processOutgoing();
+        else if (!this.#finishedHeld) this.#processOutgoing();
       } else {
         this.#feedChunk();
         // What is already in the outgoing BIO still goes out: the client's
         // last handshake flight when connectionMade paused reading.
-        this.#processOutgoing();
+        if (!this.#finishedHeld) this.#processOutgoing();
       }
       this.#controlSslReading();
     } catch (error) {
@@ -1042,7 +1076,7 @@ export class SSLProtocol implements ProtocolLike {
   }
 
   getWriteBufferSize(): number {
-    return this.#outgoingPending + this.#writeBufferSize;
+    return (this.#finishedHeld ? 0 : this.#outgoingPending) + this.#writeBufferSize;
   }
 
   getReadBufferSize(): number {

@@ -311,6 +311,102 @@ describe('SSLProtocol over loopback sockets', () => {
   });
 });
 
+describe('SSLProtocol: the client\'s last handshake flight', () => {
+  /**
+   * A connected socket whose writes to the kernel are recorded: each call of
+   * the stream's _write or _writev is one write system call's worth of bytes.
+   */
+  async function recordedSocket(port: number): Promise<{ socket: net.Socket; writes: number[] }> {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const writes: number[] = [];
+    const writeOne = socket._write.bind(socket);
+    const writeMany = socket._writev!.bind(socket);
+    socket._write = (chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void) => {
+      writes.push(chunk.length);
+      writeOne(chunk, encoding, callback);
+    };
+    socket._writev = (chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void) => {
+      writes.push(chunks.reduce((sum, entry) => sum + entry.chunk.length, 0));
+      writeMany(chunks, callback);
+    };
+    return { socket, writes };
+  }
+
+  /** A node:tls echo server; close() also drops connections a failed test left open. */
+  async function echoServer(): Promise<{ port: number; close: () => Promise<void> }> {
+    const accepted = new Set<tls.TLSSocket>();
+    const tlsServer = tls.createServer({ key: readCert('server-ec.key'), cert: readCert('server-ec.pem'), minVersion: 'TLSv1.3' }, (socket) => {
+      accepted.add(socket);
+      socket.pipe(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (tlsServer.address() as net.AddressInfo).port,
+      close: () =>
+        new Promise<void>((resolve) => {
+          for (const socket of accepted) socket.destroy();
+          tlsServer.close(() => resolve());
+        }),
+    };
+  }
+
+  it('leaves with the first write made after `await createConnection()`, in one socket write', async () => {
+    const peer = await echoServer();
+    const { socket, writes } = await recordedSocket(peer.port);
+    try {
+      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+      // Still waiting for this write, and not counted as the application's.
+      expect(writes).to.have.length(1);
+      expect(transport.getWriteBufferSize()).to.equal(0);
+      transport.write(Buffer.from('ping'));
+      expect((await protocol.receivedAtLeast(4)).toString()).to.equal('ping');
+      // ClientHello, then Finished and the record carrying 'ping' together.
+      expect(writes).to.have.length(2);
+      transport.close();
+      expect(await protocol.lost.promise).to.equal(null);
+    } finally {
+      socket.destroy();
+      await peer.close();
+    }
+  });
+
+  it('leaves with the close_notify of a close() right after the handshake, in one socket write', async () => {
+    const peer = await echoServer();
+    const { socket, writes } = await recordedSocket(peer.port);
+    try {
+      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+      transport.close();
+      expect(await protocol.lost.promise).to.equal(null);
+      expect(writes).to.have.length(2);
+    } finally {
+      socket.destroy();
+      await peer.close();
+    }
+  });
+
+  it('goes out by itself at the end of the turn when the application does nothing', async () => {
+    const peer = await echoServer();
+    const { socket, writes } = await recordedSocket(peer.port);
+    try {
+      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes).to.have.length(2);
+      expect(transport.getWriteBufferSize()).to.equal(0);
+      // The server has the whole handshake: it answers application data.
+      transport.write(Buffer.from('pong'));
+      expect((await protocol.receivedAtLeast(4)).toString()).to.equal('pong');
+      expect(writes).to.have.length(3);
+      transport.close();
+      expect(await protocol.lost.promise).to.equal(null);
+    } finally {
+      socket.destroy();
+      await peer.close();
+    }
+  });
+});
+
 describe('SSLProtocol decrypting into the socket\'s own chunks', () => {
   // The server's accepted sockets hand their reads over as the protocol's own
   // (ownedDataReceived), and SSLProtocol decrypts large ones in place. A relay
