@@ -352,11 +352,26 @@ describe('SSLProtocol: the client\'s last handshake flight', () => {
     };
   }
 
-  it('leaves with the first write made after `await createConnection()`, in one socket write', async () => {
+  /**
+   * Connects a client through a recorded socket to a fresh echo server and
+   * runs `body` right in the continuation of `await createConnection()`.
+   */
+  async function withRecordedClient(
+    body: (client: { transport: Transport; protocol: RecordingProtocol; writes: number[] }) => Promise<void>,
+  ): Promise<void> {
     const peer = await echoServer();
     const { socket, writes } = await recordedSocket(peer.port);
     try {
       const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+      await body({ transport, protocol, writes });
+    } finally {
+      socket.destroy();
+      await peer.close();
+    }
+  }
+
+  it('leaves with the first write made after `await createConnection()`, in one socket write', () =>
+    withRecordedClient(async ({ transport, protocol, writes }) => {
       // Still waiting for this write, and not counted as the application's.
       expect(writes).to.have.length(1);
       expect(transport.getWriteBufferSize()).to.equal(0);
@@ -366,31 +381,17 @@ describe('SSLProtocol: the client\'s last handshake flight', () => {
       expect(writes).to.have.length(2);
       transport.close();
       expect(await protocol.lost.promise).to.equal(null);
-    } finally {
-      socket.destroy();
-      await peer.close();
-    }
-  });
+    }));
 
-  it('leaves with the close_notify of a close() right after the handshake, in one socket write', async () => {
-    const peer = await echoServer();
-    const { socket, writes } = await recordedSocket(peer.port);
-    try {
-      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+  it('leaves with the close_notify of a close() right after the handshake, in one socket write', () =>
+    withRecordedClient(async ({ transport, protocol, writes }) => {
       transport.close();
       expect(await protocol.lost.promise).to.equal(null);
       expect(writes).to.have.length(2);
-    } finally {
-      socket.destroy();
-      await peer.close();
-    }
-  });
+    }));
 
-  it('goes out by itself at the end of the turn when the application does nothing', async () => {
-    const peer = await echoServer();
-    const { socket, writes } = await recordedSocket(peer.port);
-    try {
-      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+  it('goes out by itself at the end of the turn when the application does nothing', () =>
+    withRecordedClient(async ({ transport, protocol, writes }) => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(writes).to.have.length(2);
       expect(transport.getWriteBufferSize()).to.equal(0);
@@ -400,11 +401,7 @@ describe('SSLProtocol: the client\'s last handshake flight', () => {
       expect(writes).to.have.length(3);
       transport.close();
       expect(await protocol.lost.promise).to.equal(null);
-    } finally {
-      socket.destroy();
-      await peer.close();
-    }
-  });
+    }));
 });
 
 describe('SSLProtocol decrypting into the socket\'s own chunks', () => {
