@@ -565,11 +565,6 @@ export class SSLProtocol implements ProtocolLike {
       const ms = (this.loop.time() - this.#handshakeStart) * 1000;
       process.emitWarning(`SSL handshake took ${ms.toFixed(1)} ms`, { code: 'MEMTLS_DEBUG' });
     }
-    if (this.#appState === AppProtocolState.INIT) {
-      this.#appState = AppProtocolState.CON_MADE;
-      this.#appProtocol?.connectionMade?.(this.#appTransport!);
-    }
-    this.#wakeupWaiter();
     // A client's last flight (its Finished) waits for this turn's promise
     // continuations: what the application does once connected (its first
     // request, or a close) then leaves in the same segment, as with node:tls.
@@ -577,9 +572,16 @@ export class SSLProtocol implements ProtocolLike {
       this.#finishedHeld = true;
       void Promise.resolve(this).then(SSLProtocol.#flushAfterTicks);
     }
+    if (this.#appState === AppProtocolState.INIT) {
+      this.#appState = AppProtocolState.CON_MADE;
+      this.#appProtocol?.connectionMade?.(this.#appTransport!);
+    }
+    this.#wakeupWaiter();
     this.#doRead();
     // The handshake grew both memory BIOs, which never shrink on their own:
-    // give their buffers back before the connection (maybe) goes idle.
+    // give their buffers back before the connection (maybe) goes idle. Only
+    // an empty BIO gives its buffer back: with the Finished held, the
+    // outgoing one is shrunk again once it has left (#flushHeld).
     if (this.#state === SSLProtocolState.WRAPPED) this.#engine.shrinkBuffers(0);
   }
 
@@ -774,8 +776,6 @@ export class SSLProtocol implements ProtocolLike {
    */
   #doWrite(): void {
     const backlog = this.#writeBacklog;
-    // engine.send() writes out what the handshake left in the BIO first.
-    this.#finishedHeld = false;
     while (backlog.length > 0 && !this.#sslWritingPaused && !this.#isOutgoingHeld() && this.#transport !== null) {
       const room = slabRoom();
       const start = slabOffset;
@@ -821,11 +821,13 @@ export class SSLProtocol implements ProtocolLike {
     if (left > 0) backlog[0] = backlog[0].subarray(left);
   }
 
-  /** Hands ciphertext waiting in the outgoing BIO (handshake flights, alerts) to the socket. */
   /**
-   * Sends what was held back once the current turn's ticks and microtasks
-   * have run: a promise reaction runs among them and queues a tick, and
-   * ticks queued from microtasks run after the microtask queue is empty.
+   * Sends the held Finished once the current turn's ticks and microtasks
+   * have run: this promise reaction runs among the microtasks and queues a
+   * tick, and ticks queued from microtasks run once the microtask queue is
+   * empty. Code that resumes after `await` through microtasks alone has
+   * written or closed by then; code that blocks the turn delays the Finished
+   * (and the server's answer to it) as long.
    */
   static #flushAfterTicks(this: void, protocol: SSLProtocol): void {
     process.nextTick(SSLProtocol.#flushHeld, protocol);
@@ -834,11 +836,14 @@ export class SSLProtocol implements ProtocolLike {
   static #flushHeld(this: void, protocol: SSLProtocol): void {
     try {
       protocol.#processOutgoing();
+      // The shrink after the handshake skipped the outgoing BIO while it held the Finished.
+      if (protocol.#state === SSLProtocolState.WRAPPED) protocol.#engine.shrinkBuffers(0);
     } catch (error) {
       protocol.#fatalError(error, 'Fatal error on SSL protocol');
     }
   }
 
+  /** Hands ciphertext waiting in the outgoing BIO (handshake flights, alerts) to the socket. */
   #processOutgoing(): void {
     this.#finishedHeld = false;
     while (!this.#sslWritingPaused && !this.#isOutgoingHeld() && this.#outgoingPending > 0 && this.#transport !== null) {
@@ -912,8 +917,8 @@ export class SSLProtocol implements ProtocolLike {
         else if (!this.#finishedHeld) this.#processOutgoing();
       } else {
         this.#feedChunk();
-        // What is already in the outgoing BIO still goes out: the client's
-        // last handshake flight when connectionMade paused reading.
+        // What is already in the outgoing BIO still goes out (a held Finished
+        // at the end of the turn, see #onHandshakeComplete).
         if (!this.#finishedHeld) this.#processOutgoing();
       }
       this.#controlSslReading();

@@ -20,6 +20,7 @@ import {
   type Server,
   type Transport,
 } from '../../lib/protocol';
+import type { SSLObject } from '../../lib';
 import { readCert } from '../helpers/certs';
 import { clientContext, serverContext } from '../helpers/pair';
 import { Deferred, RecordingProtocol, recordingLoop, until } from '../helpers/protocol';
@@ -358,11 +359,12 @@ describe('SSLProtocol: the client\'s last handshake flight', () => {
    */
   async function withRecordedClient(
     body: (client: { transport: Transport; protocol: RecordingProtocol; writes: number[] }) => Promise<void>,
+    makeProtocol: () => RecordingProtocol = () => new RecordingProtocol(),
   ): Promise<void> {
     const peer = await echoServer();
     const { socket, writes } = await recordedSocket(peer.port);
     try {
-      const [transport, protocol] = await createConnection(() => new RecordingProtocol(), { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
+      const [transport, protocol] = await createConnection(makeProtocol, { sock: socket, ssl: clientContext(), serverHostname: 'localhost' });
       await body({ transport, protocol, writes });
     } finally {
       socket.destroy();
@@ -390,17 +392,57 @@ describe('SSLProtocol: the client\'s last handshake flight', () => {
       expect(writes).to.have.length(2);
     }));
 
-  it('goes out by itself at the end of the turn when the application does nothing', () =>
-    withRecordedClient(async ({ transport, protocol, writes }) => {
+  /** Pauses reading in connectionMade, before the held Finished has left. */
+  class PausingProtocol extends RecordingProtocol {
+    override connectionMade(transport: Transport): void {
+      super.connectionMade(transport);
+      (transport as SSLProtocolTransport).pauseReading();
+    }
+  }
+
+  for (const [when, makeProtocol] of [
+    ['the application does nothing', () => new RecordingProtocol()],
+    ['connectionMade paused reading', () => new PausingProtocol()],
+  ] as const) {
+    it(`goes out by itself at the end of the turn when ${when}`, () =>
+      withRecordedClient(async ({ transport, protocol, writes }) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(writes).to.have.length(2);
+        expect(transport.getWriteBufferSize()).to.equal(0);
+        (transport as SSLProtocolTransport).resumeReading();
+        // The server has the whole handshake: it answers application data.
+        transport.write(Buffer.from('pong'));
+        expect((await protocol.receivedAtLeast(4)).toString()).to.equal('pong');
+        expect(writes).to.have.length(3);
+        transport.close();
+        expect(await protocol.lost.promise).to.equal(null);
+      }, makeProtocol));
+  }
+
+  it('is counted in no buffer size inside connectionMade, and its buffer is given back once it has left', async () => {
+    let sizeInConnectionMade = -1;
+    class SizeProtocol extends RecordingProtocol {
+      override connectionMade(transport: Transport): void {
+        super.connectionMade(transport);
+        sizeInConnectionMade = transport.getWriteBufferSize();
+      }
+    }
+    await withRecordedClient(async ({ transport }) => {
+      expect(sizeInConnectionMade).to.equal(0);
+      const engine = (transport.getExtraInfo('sslObject') as SSLObject).engine;
+      // The check phase of this turn comes before the server's answer can be
+      // read: the handshake's buffers are as the handshake left them.
       await new Promise((resolve) => setImmediate(resolve));
-      expect(writes).to.have.length(2);
-      expect(transport.getWriteBufferSize()).to.equal(0);
-      // The server has the whole handshake: it answers application data.
-      transport.write(Buffer.from('pong'));
-      expect((await protocol.receivedAtLeast(4)).toString()).to.equal('pong');
-      expect(writes).to.have.length(3);
-      transport.close();
-      expect(await protocol.lost.promise).to.equal(null);
+      expect(engine.shrinkBuffers(0)).to.equal(0);
+    }, () => new SizeProtocol());
+  });
+
+  it('is dropped with everything else by an abort() in that window, as node:tls drops it on destroy()', () =>
+    withRecordedClient(async ({ transport, protocol, writes }) => {
+      transport.abort();
+      await protocol.lost.promise;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes).to.have.length(1);
     }));
 });
 
