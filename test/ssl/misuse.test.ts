@@ -74,6 +74,34 @@ describe('SSLObject misuse', () => {
     expect(result.stdout.trim()).to.equal('gc churn ok');
   });
 
+  describe('native size reported to V8', () => {
+    // V8 cannot see OpenSSL's memory; each SSLObject reports an estimate of
+    // it, so that many open connections push V8 into full collections. The
+    // trace line is V8's own statement of why it started marking.
+    const script = path.join(__dirname, '..', 'helpers', 'native-size-report.js');
+    const pressure = 'external memory pressure';
+    function run(mode: string): string {
+      const result = spawnSync(process.execPath, ['--trace-incremental-marking', script, mode], {
+        encoding: 'utf8',
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      expect(result.stderr).to.equal('');
+      expect(result.status).to.equal(0);
+      expect(result.stdout).to.include(`native size ${mode} done`);
+      return result.stdout;
+    }
+
+    it('counts every open SSLObject: 2,000 held ones make V8 mark for external memory pressure', function () {
+      this.timeout(60000);
+      expect(run('hold')).to.include(pressure);
+    });
+
+    it('gives the report back on close(): 10 rounds of 1,000 opened and closed never do', function () {
+      this.timeout(60000);
+      expect(run('cycle')).to.not.include(pressure);
+    });
+  });
+
   it('keeps working when only the SSLObject is referenced (context and BIOs unreachable from JS)', () => {
     const pair = makePair(clientContext(), serverContext());
     handshake(pair);
