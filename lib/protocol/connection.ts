@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { SSLContext, createDefaultContext } from '../ssl/ssl-context';
 import { getEventLoop, type EventLoop } from './event-loop';
 import type { AnyProtocol, LowerTransport, Transport } from './protocols';
-import { ReadRoute, SocketTransport } from './socket-transport';
+import { SocketTransport } from './socket-transport';
 import { SSLProtocol, SSLProtocolTransport } from './ssl-protocol';
 import { Waiter } from './waiter';
 
@@ -50,9 +50,10 @@ function checkTlsOnlyOptions(options: TlsOptions & { serverHostname?: string | n
   if (options.sslShutdownTimeout != null) throw invalid('sslShutdownTimeout is only meaningful with ssl');
 }
 
-function connectSocket(host: string | undefined, port: number | undefined, noDelay: boolean, readRoute?: ReadRoute): Promise<net.Socket> {
+function connectSocket(host: string | undefined, port: number | undefined, noDelay: boolean, sharedBufferReads: boolean): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port: port as number, allowHalfOpen: true, noDelay, onread: readRoute?.onread });
+    const onread = sharedBufferReads ? SocketTransport.sharedBufferOnread : undefined;
+    const socket = net.connect({ host, port: port as number, allowHalfOpen: true, noDelay, onread });
     const onError = (error: Error): void => {
       socket.destroy();
       reject(error);
@@ -79,11 +80,11 @@ async function makeTransport(
     loop: EventLoop;
     sslHandshakeTimeout?: number | null;
     sslShutdownTimeout?: number | null;
-    readRoute?: ReadRoute;
+    sharedBufferReads?: boolean;
   },
 ): Promise<Transport> {
   if (ssl === null) {
-    const transport = new SocketTransport(socket, protocol, { loop: options.loop, readRoute: options.readRoute });
+    const transport = new SocketTransport(socket, protocol, { loop: options.loop, sharedBufferReads: options.sharedBufferReads });
     await transport.connectionMadePromise;
     return transport;
   }
@@ -100,7 +101,7 @@ async function makeTransport(
     socket.destroy();
     throw error;
   }
-  new SocketTransport(socket, sslProtocol, { loop: options.loop, readRoute: options.readRoute });
+  new SocketTransport(socket, sslProtocol, { loop: options.loop, sharedBufferReads: options.sharedBufferReads });
   const appTransport = sslProtocol.appTransport!;
   try {
     await waiter.promise;
@@ -135,17 +136,17 @@ export async function createConnection<P extends AnyProtocol>(
       serverHostname = options.serverHostname;
     }
   }
-  // A TLS socket made here reads into the shared static buffer (see ReadRoute);
-  // a plain one keeps emitting 'data' like any socket.
-  const readRoute = options.sock === undefined && ssl !== null ? new ReadRoute() : undefined;
-  const socket = options.sock ?? (await connectSocket(options.host, options.port, options.noDelay ?? true, readRoute));
+  // A TLS socket made here reads into the shared static buffer (see
+  // SocketTransport.sharedBufferOnread); a plain one keeps emitting 'data'.
+  const sharedBufferReads = options.sock === undefined && ssl !== null;
+  const socket = options.sock ?? (await connectSocket(options.host, options.port, options.noDelay ?? true, sharedBufferReads));
   socket.setNoDelay?.(options.noDelay ?? true);
   const protocol = protocolFactory();
   const transport = await makeTransport(socket, protocol, ssl, {
     serverSide: false,
     serverHostname,
     loop,
-    readRoute,
+    sharedBufferReads,
     sslHandshakeTimeout: options.sslHandshakeTimeout,
     sslShutdownTimeout: options.sslShutdownTimeout,
   });

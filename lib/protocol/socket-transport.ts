@@ -37,45 +37,18 @@ const DEFAULT_HIGH_WATER = 64 * 1024;
  * it): a stream serves one transport, ever.
  */
 const kTransport = Symbol('memtls.socketTransport');
-type AttachedStream = Duplex & { [kTransport]?: SocketTransport | null };
+type AttachedStream = Duplex & { [kTransport]?: SocketTransport | null; [kEarlyReads]?: Buffer[] };
 
 function ignoreError(): void {}
 
-/** Where sockets made with a ReadRoute read: one buffer for all of them. */
+/** Where sockets made with SocketTransport.sharedBufferOnread read: one buffer for all of them. */
 const STATIC_READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
 /**
- * net.Socket's `onread` for sockets we create ourselves: the kernel's bytes
- * land in one shared buffer and go to the transport without a Buffer per read
- * or a pass through the socket's Readable. Pass `onread` to net.connect and
- * the route to the SocketTransport built on that socket.
- *
- * Invariant: a chunk lent from the shared buffer is valid only during the
- * call that receives it. The transport hands it to protocols that say they
- * consume it synchronously (SSLProtocol copies it into OpenSSL's BIO) and a
- * copy to any other.
+ * Copies of the chunks a shared-buffer socket read before its transport
+ * attached; made only if that happens. The transport takes them over.
  */
-export class ReadRoute {
-  #deliver: ((chunk: Buffer) => void) | null = null;
-  #early: Buffer[] = [];
-  readonly onread = {
-    buffer: STATIC_READ_BUFFER,
-    // Returns true: pausing goes through socket.pause(), never through onread.
-    callback: (nread: number, buffer: Buffer): boolean => {
-      const chunk = buffer.subarray(0, nread);
-      if (this.#deliver !== null) this.#deliver(chunk);
-      else this.#early.push(Buffer.from(chunk)); // before the transport exists: keep a copy
-      return true;
-    },
-  };
-
-  attach(deliver: (chunk: Buffer) => void): void {
-    this.#deliver = deliver;
-    const early = this.#early;
-    this.#early = [];
-    for (const chunk of early) deliver(chunk);
-  }
-}
+const kEarlyReads = Symbol('memtls.earlyReads');
 
 export class SocketTransport implements LowerTransport {
   readonly loop: EventLoop;
@@ -133,6 +106,33 @@ export class SocketTransport implements LowerTransport {
     const transport = this[kTransport];
     if (transport != null) transport.#connectionLost();
   };
+  // net calls an onread callback with the socket as `this`.
+  static readonly #onSharedBufferRead = function (this: AttachedStream, nread: number, buffer: Buffer): boolean {
+    const chunk = buffer.subarray(0, nread);
+    const transport = this[kTransport];
+    if (transport != null) transport.#lentChunkReceived(chunk);
+    else if (transport === undefined) (this[kEarlyReads] ??= []).push(Buffer.from(chunk));
+    // true: pausing goes through socket.pause(), never through onread.
+    return true;
+  };
+
+  /**
+   * net.Socket's `onread` for sockets we create ourselves: the kernel's bytes
+   * land in one shared buffer and go to the transport without a Buffer per
+   * read or a pass through the socket's Readable. Pass it to net.connect, and
+   * `sharedBufferReads: true` to the SocketTransport made on that socket. One
+   * object for every socket, so a connection holds nothing of its own for it.
+   *
+   * Invariant: a chunk lent from the shared buffer is valid only during the
+   * call that receives it. The transport hands it to protocols that say they
+   * consume it synchronously (SSLProtocol copies it into OpenSSL's BIO) and a
+   * copy to any other.
+   */
+  static readonly sharedBufferOnread: { readonly buffer: Buffer; readonly callback: (nread: number, buffer: Buffer) => boolean } = {
+    buffer: STATIC_READ_BUFFER,
+    callback: this.#onSharedBufferRead,
+  };
+
   static #uncorkLater(transport: SocketTransport): void {
     transport.#uncork();
   }
@@ -149,7 +149,8 @@ export class SocketTransport implements LowerTransport {
     options: {
       loop?: EventLoop | null;
       callConnectionMade?: boolean;
-      readRoute?: ReadRoute;
+      /** The stream was made with `onread: SocketTransport.sharedBufferOnread`. */
+      sharedBufferReads?: boolean;
       /**
        * false: do not ask the socket for its addresses now (two system calls
        * per connection); getExtraInfo reads them from the socket when asked.
@@ -167,7 +168,7 @@ export class SocketTransport implements LowerTransport {
     this.#protocol = protocol;
     this.#buffered = isBufferedProtocol(protocol) ? protocol : null;
     this.#exclusiveReads =
-      options.readRoute === undefined && stream instanceof Socket && stream.listenerCount('data') === 0 && stream.listenerCount('readable') === 0;
+      options.sharedBufferReads !== true && stream instanceof Socket && stream.listenerCount('data') === 0 && stream.listenerCount('readable') === 0;
     // We decide what the peer's EOF means, not the stream.
     (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     this.#extra = { socket: stream };
@@ -175,8 +176,15 @@ export class SocketTransport implements LowerTransport {
     attached[kTransport] = this;
     // From now on this transport owns reading: a stream paused by its
     // previous owner would otherwise never deliver a byte.
-    if (options.readRoute !== undefined) options.readRoute.attach((chunk) => this.#lentChunkReceived(chunk));
-    else stream.on('data', SocketTransport.#onData);
+    if (options.sharedBufferReads === true) {
+      const early = attached[kEarlyReads];
+      if (early !== undefined) {
+        attached[kEarlyReads] = undefined;
+        for (const chunk of early) this.#lentChunkReceived(chunk);
+      }
+    } else {
+      stream.on('data', SocketTransport.#onData);
+    }
     if (this.#exclusiveReads) stream.on('newListener', SocketTransport.#onNewListener);
     if (stream.readableFlowing === false) stream.resume();
     stream.on('end', SocketTransport.#onEnd);

@@ -331,7 +331,7 @@ export class SSLProtocol implements ProtocolLike {
   /**
    * Every chunk given to dataReceived is decrypted or copied into the
    * incoming BIO before the call returns, so a transport may lend a buffer it
-   * reuses (SocketTransport's ReadRoute).
+   * reuses (SocketTransport.sharedBufferOnread).
    */
   readonly consumesChunksSynchronously = true;
 

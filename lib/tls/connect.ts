@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 
-import { ReadRoute } from '../protocol/socket-transport';
+import { SocketTransport } from '../protocol/socket-transport';
 import { checkServerIdentity } from './check-server-identity';
 import { tlsDefaults } from './defaults';
 import { SecureContext, checkSupportedOptions, type SecureContextOptions } from './secure-context';
@@ -103,23 +103,27 @@ export function connect(port: number, options?: ConnectionOptions, secureConnect
 export function connect(path: string, options?: ConnectionOptions, secureConnectListener?: Callback): TLSSocket;
 export function connect(...args: unknown[]): TLSSocket {
   const [given, callback] = normalizeArgs(args);
-  const options: ConnectionOptions = {
-    rejectUnauthorized: process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0',
-    checkServerIdentity,
-    minDHSize: 1024,
-    ...given,
-  };
+  // Per-connection option objects are built with Object.assign, not spread:
+  // V8 gives each spread copy of an object that has out-of-object properties
+  // a hidden class of its own, which the socket would keep for its lifetime
+  // (about 0.3 kB) and which makes every read of its options megamorphic.
+  const options: ConnectionOptions = Object.assign(
+    { rejectUnauthorized: process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0', checkServerIdentity, minDHSize: 1024 },
+    given,
+  );
   options.host ??= options.socket === undefined && options.path === undefined ? 'localhost' : options.host;
   const secureContext = options.secureContext ?? sharedContext(options);
-  const socket = new TLSSocket(null, {
-    ...options,
-    // As node:tls: onread is for a connection tls.connect makes itself.
-    onread: options.socket === undefined ? options.onread : undefined,
-    isServer: false,
-    secureContext,
-    // The hostname checked against the certificate when `servername` is not given.
-    host: options.host ?? (options.socket as (Duplex & { _host?: string }) | undefined)?._host ?? 'localhost',
-  });
+  const socket = new TLSSocket(
+    null,
+    Object.assign({}, options, {
+      // As node:tls: onread is for a connection tls.connect makes itself.
+      onread: options.socket === undefined ? options.onread : undefined,
+      isServer: false,
+      secureContext,
+      // The hostname checked against the certificate when `servername` is not given.
+      host: options.host ?? (options.socket as (Duplex & { _host?: string }) | undefined)?._host ?? 'localhost',
+    }),
+  );
   if (callback !== undefined) socket.once('secureConnect', callback);
   if (options.timeout !== undefined) socket.setTimeout(options.timeout);
 
@@ -134,17 +138,40 @@ export function connect(...args: unknown[]): TLSSocket {
   // The caller's onread is for the TLS socket's plaintext; the raw socket gets
   // our own, which lends each ciphertext chunk straight to the engine.
   const { socket: _ignored, secureContext: _ctx, timeout: _timeout, onread: _onread, ...netOptions } = options;
-  const readRoute = new ReadRoute();
-  const raw = net.connect({ ...(netOptions as net.NetConnectOpts), allowHalfOpen: true, onread: readRoute.onread } as net.NetConnectOpts);
+  const raw = net.connect(
+    Object.assign(netOptions as net.NetConnectOpts, { allowHalfOpen: true, onread: SocketTransport.sharedBufferOnread }) as net.NetConnectOpts,
+  ) as RawSocket;
+  raw[kTlsSocket] = socket;
   socket._parent = raw;
-  raw.on('lookup', (...lookup: unknown[]) => socket.emit('lookup', ...lookup));
-  raw.once('connect', () => {
-    socket._start(raw, readRoute);
-    socket.emit('connect');
-    socket.emit('ready');
-  });
-  raw.once('error', (error) => {
-    if (!socket.destroyed) socket.destroy(error);
-  });
+  raw.on('lookup', forwardLookup);
+  raw.once('connect', startOnConnect);
+  raw.on('error', destroyOnError);
   return socket;
+}
+
+/**
+ * The TLSSocket a raw socket made by connect() carries. The raw socket's
+ * listeners are the functions below, shared by every connection (no closures
+ * kept per connection); EventEmitter calls them with the raw socket as `this`.
+ */
+const kTlsSocket = Symbol('memtls.tlsSocket');
+type RawSocket = net.Socket & { [kTlsSocket]: TLSSocket };
+
+function forwardLookup(this: RawSocket, ...lookup: unknown[]): void {
+  this[kTlsSocket].emit('lookup', ...lookup);
+}
+
+function startOnConnect(this: RawSocket): void {
+  const socket = this[kTlsSocket];
+  socket._start(this, true);
+  socket.emit('connect');
+  socket.emit('ready');
+}
+
+// Stays for the socket's life. It is registered before the transport's own
+// 'error' listener, so an error of the raw socket reaches the TLSSocket here
+// first, before the handshake or after it; a destroyed TLSSocket ignores it.
+function destroyOnError(this: RawSocket, error: Error): void {
+  const socket = this[kTlsSocket];
+  if (!socket.destroyed) socket.destroy(error);
 }

@@ -73,17 +73,20 @@ class TlsServer extends net.Server {
   #onConnection(raw: net.Socket): void {
     const options = this.#options;
     const sniCallback = options.SNICallback ?? (this.#contexts.length > 0 ? this.#defaultSniCallback : undefined);
-    const socket = new TLSSocket(null, {
-      ...options,
-      isServer: true,
-      server: this,
-      secureContext: this.#secureContext,
-      requestCert: this.requestCert,
-      rejectUnauthorized: this.rejectUnauthorized,
-      ALPNProtocols: alpnList(options.ALPNProtocols) ?? undefined,
-      SNICallback: sniCallback,
-      handshakeTimeout: this.handshakeTimeout,
-    });
+    // Object.assign, not a spread, for the reason given in connect().
+    const socket = new TLSSocket(
+      null,
+      Object.assign({}, options, {
+        isServer: true,
+        server: this,
+        secureContext: this.#secureContext,
+        requestCert: this.requestCert,
+        rejectUnauthorized: this.rejectUnauthorized,
+        ALPNProtocols: alpnList(options.ALPNProtocols) ?? undefined,
+        SNICallback: sniCallback,
+        handshakeTimeout: this.handshakeTimeout,
+      }),
+    );
     socket.once('secure', () => this.emit('secureConnection', socket));
     socket.on('error', reportClientError);
     socket._start(raw);

@@ -44,7 +44,7 @@ import type { ClientHelloInfo, ClientHelloResult, ServerSession, SSLContext } fr
 import { ConnectionAbortedError, ConnectionResetError } from '../protocol/errors';
 import { NodeEventLoop, getEventLoop, type ExceptionContext } from '../protocol/event-loop';
 import type { BufferedProtocolLike, ProtocolLike, Transport } from '../protocol/protocols';
-import { type ReadRoute, SocketTransport } from '../protocol/socket-transport';
+import { SocketTransport } from '../protocol/socket-transport';
 import { SSLProtocol, SSLProtocolState, type SSLProtocolTransport } from '../protocol/ssl-protocol';
 import { Waiter, type WaiterListener } from '../protocol/waiter';
 import { checkServerIdentity as defaultCheckServerIdentity } from './check-server-identity';
@@ -264,9 +264,10 @@ export class TLSSocket extends net.Socket {
 
   /**
    * @internal Connects the TLS layer to its parent stream and starts the
-   * handshake; `readRoute` when connect() made the socket with onread (see ReadRoute).
+   * handshake. `sharedBufferReads`: connect() made the socket with
+   * `onread: SocketTransport.sharedBufferOnread`.
    */
-  _start(parent: Duplex, readRoute?: ReadRoute): void {
+  _start(parent: Duplex, sharedBufferReads = false): void {
     if (this.destroyed) return;
     // node:tls's `_parent` is a net.Socket (Node wraps other streams); code,
     // including net.Socket's own timer walk, follows it, so it stays null for
@@ -318,7 +319,7 @@ export class TLSSocket extends net.Socket {
     if (options.session !== undefined && !this.#isServer) this.setSession(options.session);
     if (options.requestOCSP && !this.#isServer) sslProtocol.sslObject.requestOcsp();
     if (this.#readPaused) this.#transport?.pauseReading();
-    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false, readRoute, captureAddresses: false });
+    const transport = new SocketTransport(parent, sslProtocol, { callConnectionMade: false, sharedBufferReads, captureAddresses: false });
     sslProtocol.connectionMade(transport);
     // Writes made before the transport existed go out now (queued in the handshake backlog).
     const pending = this.#pendingWrites;

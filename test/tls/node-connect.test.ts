@@ -180,6 +180,20 @@ describe('node tls: connect without a host', () => {
     expect(client.authorized).to.equal(true);
     expect(client.authorizationError).to.equal(null);
   });
+
+  it("emits the raw socket's 'lookup' on the TLSSocket, with node's arguments", async () => {
+    const port = await listen(tls.createServer({ key, cert }));
+    // Answers on a later turn, as dns.lookup does, so a listener added after
+    // connect() returns can see the event.
+    const lookup = (_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void): void => {
+      setImmediate(() => (options.all ? callback(null, [{ address: HOST, family: 4 }]) : callback(null, HOST, 4)));
+    };
+    const client = track(tls.connect({ port, host: 'localhost', ca, lookup } as tls.ConnectionOptions));
+    const events: unknown[][] = [];
+    client.on('lookup', (...args: unknown[]) => events.push(args));
+    await once(client, 'secureConnect');
+    expect(events).to.deep.equal([[null, HOST, 4, 'localhost']]);
+  });
 });
 
 describe('node tls: attaching a TLSSocket late', () => {
