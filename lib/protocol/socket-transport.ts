@@ -128,10 +128,10 @@ export class SocketTransport implements LowerTransport {
    * consume it synchronously (SSLProtocol copies it into OpenSSL's BIO) and a
    * copy to any other.
    */
-  static readonly sharedBufferOnread: { readonly buffer: Buffer; readonly callback: (nread: number, buffer: Buffer) => boolean } = {
+  static readonly sharedBufferOnread: { readonly buffer: Buffer; readonly callback: (nread: number, buffer: Buffer) => boolean } = Object.freeze({
     buffer: STATIC_READ_BUFFER,
     callback: this.#onSharedBufferRead,
-  };
+  });
 
   static #uncorkLater(transport: SocketTransport): void {
     transport.#uncork();
