@@ -207,6 +207,10 @@ export interface NativeBinding {
   opensslVersion: string;
   opensslVersionText: string;
   setErrorFactory(factory: (kind: ErrorKind, details: NativeErrorDetails) => Error): void;
+  /** Bytes each SSLObject reports to V8 while its SSL lives. */
+  reportedNativeSize: number;
+  /** V8's running total of external memory reported by addons and node (not ArrayBuffers). */
+  externalMemoryTotal(): number;
   ceilingBench(
     client: NativeSSLContext,
     server: NativeSSLContext,

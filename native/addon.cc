@@ -31,6 +31,15 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                 return JS_setErrorFactory(info);
               }, "setErrorFactory"));
   exports.Set("ceilingBench", Napi::Function::New(env, CeilingBench, "ceilingBench"));
+  // For tests of what each SSLObject reports to V8: the size, and V8's running
+  // total of reported external memory (every addon's and node's own reports).
+  exports.Set("reportedNativeSize",
+              Napi::Number::New(env, static_cast<double>(SSLObject::kReportedNativeSize)));
+  exports.Set("externalMemoryTotal", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                int64_t total = 0;
+                napi_adjust_external_memory(info.Env(), 0, &total);
+                return Napi::Number::New(info.Env(), static_cast<double>(total));
+              }, "externalMemoryTotal"));
 }
 
 Napi::Value Addon::JS_setErrorFactory(const Napi::CallbackInfo& info) {

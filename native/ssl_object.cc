@@ -28,13 +28,6 @@ constexpr size_t kDefaultShrinkThreshold = 32 * 1024;
 // peer sends one every few gigabytes or on request; 32 leaves room for
 // applications that rekey eagerly.
 constexpr int kMaxKeyUpdatesWithoutData = 32;
-// What one SSL costs outside the JS heap, reported to V8 for as long as the
-// SSL lives. V8 cannot see OpenSSL's allocations; without this figure it
-// sizes the heap as if thousands of open connections cost nothing and runs
-// too few full collections, so the young generation grows instead. About
-// 16 KiB of handshake and record state stays with an idle endpoint, and two
-// record buffers of about 17 KiB come back whenever records are in flight.
-constexpr int64_t kReportedNativeSize = 48 * 1024;
 
 // SSL_free_buffers() on a record whose header is in but whose body is not
 // frees a buffer OpenSSL still reads from, in releases before the fix for
@@ -203,7 +196,7 @@ SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObjec
     return;
   }
   SSL_set_app_data(ssl_, this);
-  AdjustReportedNativeSize(env, kReportedNativeSize);
+  AdjustReportedNativeSize(env, SSLObject::kReportedNativeSize);
   rbio_ = incoming_->bio();
   wbio_ = outgoing_->bio();
   // SSL_set_bio takes over one reference of each; the MemoryBIOs keep theirs.
@@ -252,7 +245,7 @@ SSLObject::~SSLObject() {
     SSL_set_app_data(ssl_, nullptr);
     SSL_free(ssl_);
     ssl_ = nullptr;
-    AdjustReportedNativeSize(Env(), -kReportedNativeSize);
+    AdjustReportedNativeSize(Env(), -SSLObject::kReportedNativeSize);
   }
 }
 
@@ -1218,7 +1211,7 @@ Napi::Value SSLObject::JS_close(const Napi::CallbackInfo& info) {
     SSL_set_app_data(ssl_, nullptr);
     SSL_free(ssl_);  // also drops its references to both BIOs
     ssl_ = nullptr;
-    AdjustReportedNativeSize(info.Env(), -kReportedNativeSize);
+    AdjustReportedNativeSize(info.Env(), -SSLObject::kReportedNativeSize);
     rbio_ = nullptr;
     wbio_ = nullptr;
   }

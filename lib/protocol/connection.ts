@@ -141,7 +141,15 @@ export async function createConnection<P extends AnyProtocol>(
   const sharedBufferReads = options.sock === undefined && ssl !== null;
   const socket = options.sock ?? (await connectSocket(options.host, options.port, options.noDelay ?? true, sharedBufferReads));
   socket.setNoDelay?.(options.noDelay ?? true);
-  const protocol = protocolFactory();
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    // Nobody else holds a socket made here, and node never closes an
+    // unreferenced one: close it (asyncio leaves it to the collector).
+    if (options.sock === undefined) socket.destroy();
+    throw error;
+  }
   const transport = await makeTransport(socket, protocol, ssl, {
     serverSide: false,
     serverHostname,

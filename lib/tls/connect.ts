@@ -12,7 +12,7 @@ import { SocketTransport } from '../protocol/socket-transport';
 import { checkServerIdentity } from './check-server-identity';
 import { tlsDefaults } from './defaults';
 import { SecureContext, checkSupportedOptions, type SecureContextOptions } from './secure-context';
-import { TLSSocket, isUnconnected, type TLSSocketOptions } from './tls-socket';
+import { TLSSocket, copyOptions, isUnconnected, type TLSSocketOptions } from './tls-socket';
 
 export interface ConnectionOptions extends TLSSocketOptions, Omit<net.TcpNetConnectOpts, 'port' | 'host' | 'timeout' | 'onread' | 'signal'> {
   host?: string;
@@ -81,18 +81,18 @@ function normalizeArgs(args: unknown[]): [ConnectionOptions, Callback | undefine
   if (typeof rest[rest.length - 1] === 'function') callback = rest.pop() as Callback;
   const [first, second, third] = rest;
   if (typeof first === 'object' && first !== null) {
-    options = { ...(first as ConnectionOptions) };
+    options = copyOptions(first as ConnectionOptions);
   } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     options.port = Number(first);
     if (typeof second === 'string') {
       options.host = second;
-      if (typeof third === 'object' && third !== null) options = { ...(third as ConnectionOptions), port: options.port, host: options.host };
+      if (typeof third === 'object' && third !== null) options = Object.assign(copyOptions(third as ConnectionOptions), { port: options.port, host: options.host });
     } else if (typeof second === 'object' && second !== null) {
-      options = { ...(second as ConnectionOptions), port: options.port };
+      options = Object.assign(copyOptions(second as ConnectionOptions), { port: options.port });
     }
   } else if (typeof first === 'string') {
     options.path = first;
-    if (typeof second === 'object' && second !== null) options = { ...(second as ConnectionOptions), path: first };
+    if (typeof second === 'object' && second !== null) options = Object.assign(copyOptions(second as ConnectionOptions), { path: first });
   }
   return [options, callback];
 }

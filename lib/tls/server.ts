@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 
 import { SecureContext, type SecureContextOptions } from './secure-context';
-import { TLSSocket, alpnList, type TLSSocketOptions } from './tls-socket';
+import { TLSSocket, alpnList, copyOptions, type TLSSocketOptions } from './tls-socket';
 
 export interface TlsServerOptions extends TLSSocketOptions, SecureContextOptions {
   pauseOnConnect?: boolean;
@@ -45,7 +45,7 @@ class TlsServer extends net.Server {
       listener = options;
       options = {};
     }
-    const opts: TlsServerOptions = { ...(options ?? {}) };
+    const opts: TlsServerOptions = copyOptions(options ?? {});
     if (opts.ALPNCallback !== undefined && opts.ALPNProtocols !== undefined) {
       throw Object.assign(new TypeError('The ALPNCallback and ALPNProtocols TLS options are mutually exclusive'), {
         code: 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS',
@@ -112,7 +112,7 @@ class TlsServer extends net.Server {
 
   /** Replaces the credentials for new connections; established ones keep theirs. */
   setSecureContext(options: SecureContextOptions): void {
-    this.#options = { ...this.#options, ...options };
+    this.#options = { ...this.#options, ...copyOptions(options) };
     this.#secureContext = new SecureContext(this.#options);
   }
 

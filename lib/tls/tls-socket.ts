@@ -159,6 +159,18 @@ function validOnread(onread: unknown): OnReadOptions | null {
   return onread as OnReadOptions;
 }
 
+/**
+ * The copy of a caller's options that connect() and the server build on. A
+ * spread copy keeps an own `__proto__` key (JSON.parse makes them) as inert
+ * data, as node:tls does; the Object.assign that builds each connection's
+ * options from it would take it for the prototype instead, so it is dropped.
+ */
+export function copyOptions<T extends object>(options: T): T {
+  const copy = { ...options };
+  if (Object.prototype.hasOwnProperty.call(copy, '__proto__')) delete (copy as Record<string, unknown>)['__proto__'];
+  return copy;
+}
+
 /** Decodes ALPN options given as strings, Buffers or wire format. */
 export function alpnList(value: TLSSocketOptions['ALPNProtocols']): string[] | null {
   if (value === undefined || value === null) return null;

@@ -1074,4 +1074,28 @@ describe('protocol faults over loopback sockets', function () {
       expect(messages).to.deep.equal([]);
     });
   });
+
+  describe("the application's protocol factory throws", () => {
+    it('createConnection rejects with its error and closes the socket it connected', async () => {
+      const ended = new Deferred();
+      const raw = await listenRaw((socket) => socket.once('end', () => ended.resolve()));
+      try {
+        const failure = new Error('factory failed');
+        let caught: unknown = null;
+        try {
+          await createConnection(() => {
+            throw failure;
+          }, clientOptions(raw.port));
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught).to.equal(failure);
+        // The peer sees our side of the connection go: nothing is left open,
+        // reading into the shared buffer with no listener for its errors.
+        await ended.promise;
+      } finally {
+        await raw.close();
+      }
+    });
+  });
 });

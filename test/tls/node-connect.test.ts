@@ -181,6 +181,16 @@ describe('node tls: connect without a host', () => {
     expect(client.authorizationError).to.equal(null);
   });
 
+  it('treats an own __proto__ key in the options as inert data, as node:tls does', async () => {
+    const port = await listen(tls.createServer({ key, cert }));
+    // JSON.parse makes "__proto__" an own key. Taken for the prototype, its
+    // `socket` would make connect() wrap a plain object instead of connecting.
+    const options = JSON.parse(`{"__proto__": {"socket": {}}, "port": ${port}, "host": "localhost", "servername": "localhost"}`) as tls.ConnectionOptions;
+    const client = track(tls.connect(Object.assign(options, { ca })));
+    await once(client, 'secureConnect');
+    expect(client.authorized).to.equal(true);
+  });
+
   it("emits the raw socket's 'lookup' on the TLSSocket, with node's arguments", async () => {
     const port = await listen(tls.createServer({ key, cert }));
     // Answers on a later turn, as dns.lookup does, so a listener added after
