@@ -94,3 +94,24 @@ describe('node tls: ECDHE with a chosen curve', () => {
     expect(result.output).to.match(/prime256v1|P-256/);
   });
 });
+
+describe('node tls: server options parsed from JSON', () => {
+  it('treats an own __proto__ key as inert data, as node:tls does', async () => {
+    const ca = readCert('ca.pem');
+    /** The readableHighWaterMark of the server's side of one connection. */
+    async function acceptedHighWaterMark(options: tls.TlsServerOptions): Promise<number> {
+      const server = tls.createServer(options);
+      const port = await listen(server);
+      const accepted = once(server, 'secureConnection');
+      track(tls.connect({ port, host: HOST, servername: 'localhost', ca }));
+      const [socket] = (await accepted) as [tls.TLSSocket];
+      return socket.readableHighWaterMark;
+    }
+    const usual = await acceptedHighWaterMark({ key, cert });
+    // JSON.parse makes "__proto__" an own key; taken for the prototype of a
+    // connection's options, its highWaterMark would reach the socket.
+    const parsed = Object.assign(JSON.parse('{"__proto__": {"highWaterMark": 7}}') as tls.TlsServerOptions, { key, cert });
+    expect(await acceptedHighWaterMark(parsed)).to.equal(usual);
+    expect(usual).to.not.equal(7);
+  });
+});
