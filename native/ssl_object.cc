@@ -29,10 +29,6 @@ constexpr size_t kDefaultShrinkThreshold = 32 * 1024;
 // applications that rekey eagerly.
 constexpr int kMaxKeyUpdatesWithoutData = 32;
 
-// SSL_free_buffers() on a record whose header is in but whose body is not
-// frees a buffer OpenSSL still reads from, in releases before the fix for
-// CVE-2024-4741 (3.0.14, 3.1.6, 3.2.2, 3.3.1). The addon runs on whatever
-// OpenSSL the node binary carries, so it asks at run time.
 // The status is not checked: it fails only on a null argument, and a wrong
 // hint costs nothing but GC timing. The destructor may not throw either.
 void AdjustReportedNativeSize(napi_env env, int64_t change) {
@@ -40,6 +36,10 @@ void AdjustReportedNativeSize(napi_env env, int64_t change) {
   napi_adjust_external_memory(env, change, &total);
 }
 
+// SSL_free_buffers() on a record whose header is in but whose body is not
+// frees a buffer OpenSSL still reads from, in releases before the fix for
+// CVE-2024-4741 (3.0.14, 3.1.6, 3.2.2, 3.3.1). The addon runs on whatever
+// OpenSSL the node binary carries, so it asks at run time.
 bool FreeBuffersIsSafe() {
   static const bool safe = [] {
     const unsigned long v = OpenSSL_version_num();
@@ -196,7 +196,7 @@ SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObjec
     return;
   }
   SSL_set_app_data(ssl_, this);
-  AdjustReportedNativeSize(env, SSLObject::kReportedNativeSize);
+  AdjustReportedNativeSize(env, kReportedNativeSize);
   rbio_ = incoming_->bio();
   wbio_ = outgoing_->bio();
   // SSL_set_bio takes over one reference of each; the MemoryBIOs keep theirs.
@@ -241,12 +241,17 @@ SSLObject::SSLObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SSLObjec
 
 SSLObject::~SSLObject() {
   ReleaseHandshakeState();
-  if (ssl_ != nullptr) {
-    SSL_set_app_data(ssl_, nullptr);
-    SSL_free(ssl_);
-    ssl_ = nullptr;
-    AdjustReportedNativeSize(Env(), -SSLObject::kReportedNativeSize);
-  }
+  FreeSsl(Env());
+}
+
+void SSLObject::FreeSsl(napi_env env) {
+  if (ssl_ == nullptr) return;
+  SSL_set_app_data(ssl_, nullptr);
+  SSL_free(ssl_);  // also drops its references to both BIOs
+  ssl_ = nullptr;
+  rbio_ = nullptr;
+  wbio_ = nullptr;
+  AdjustReportedNativeSize(env, -kReportedNativeSize);
 }
 
 void SSLObject::QueueKeylog(const char* line) {
@@ -1207,14 +1212,7 @@ Napi::Value SSLObject::JS_takeSessions(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SSLObject::JS_close(const Napi::CallbackInfo& info) {
-  if (ssl_ != nullptr) {
-    SSL_set_app_data(ssl_, nullptr);
-    SSL_free(ssl_);  // also drops its references to both BIOs
-    ssl_ = nullptr;
-    AdjustReportedNativeSize(info.Env(), -SSLObject::kReportedNativeSize);
-    rbio_ = nullptr;
-    wbio_ = nullptr;
-  }
+  FreeSsl(info.Env());
   keylog_.clear();
   ReleaseHandshakeState();
   context_ref_.Reset();

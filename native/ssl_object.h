@@ -153,6 +153,8 @@ class SSLObject : public Napi::ObjectWrap<SSLObject> {
   bool CheckOpen(Napi::Env env);
   void CaptureClientHello();
   void ReleaseHandshakeState();
+  // SSL_free, and the end of its report to V8; a no-op once done.
+  void FreeSsl(napi_env env);
   // SSL_set_msg_callback: counts the peer's KeyUpdates between application records.
   static void OnRecordMessage(int write_p, int version, int content_type, const void* buf,
                               size_t len, SSL* ssl, void* arg);
